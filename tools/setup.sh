@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs every Debian package pserve needs, from nothing, idempotently.
+# Both README commands (tools/demo.sh, tools/test.sh) call this first.
+# Usage: tools/setup.sh [--with-torch]   (torch: only for references/benchmarks)
+set -euo pipefail
+
+PACKAGES=(
+  bazel-bootstrap
+  build-essential
+  pkg-config
+  protobuf-compiler
+  protobuf-compiler-grpc
+  libprotobuf-dev
+  libgrpc++-dev
+  libabsl-dev
+  libeigen3-dev
+  libspdlog-dev
+  libfmt-dev
+  catch2
+  libcpp-httplib-dev
+  python3
+  python3-numpy
+  python3-matplotlib
+  fortunes
+  fortunes-min
+  yamllint
+  nodejs
+  npm
+  procps
+  iproute2
+  curl
+)
+if [[ "${1:-}" == "--with-torch" ]]; then
+  PACKAGES+=(python3-torch libopenblas0-pthread)
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+# node and npm may come from elsewhere (nvm, nodesource); do not fight them.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  filtered=()
+  for p in "${missing[@]}"; do
+    [[ "$p" == nodejs || "$p" == npm ]] || filtered+=("$p")
+  done
+  missing=("${filtered[@]+"${filtered[@]}"}")
+fi
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+    --no-install-recommends "${missing[@]}" >/dev/null
+fi
+echo "setup: all packages present"

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The test command: sets up, builds everything, runs every test, and ends
+# with one line "N passed, N failed". Exit status 0 only if nothing failed.
+# Usage: tools/test.sh [bazel test patterns...]   (default: //...)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+tools/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+patterns=("$@")
+((${#patterns[@]})) || patterns=(//...)
+
+bazel test --test_summary=short "${patterns[@]}" 2>&1 | tee "$log" |
+  grep -E "PASSED|FAILED|TIMEOUT|NO STATUS|ERROR:|SKIPPED|FLAKY" || true
+bazel_rc=${PIPESTATUS[0]}
+p=$(grep -cE "^//[^ ]+ +(\(cached\) )?PASSED" "$log")
+f=$(grep -cE "^//[^ ]+ +.*(FAILED|TIMEOUT|NO STATUS|FLAKY)" "$log")
+passed=$((passed + p))
+failed=$((failed + f))
+if ((bazel_rc != 0 && f == 0)); then
+  echo "bazel test exited $bazel_rc without a failing test: build error above"
+  tail -40 "$log"
+  failed=$((failed + 1))
+fi
+
+# CUDA targets compile wherever nvcc is present, GPU or not.
+if command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; then
+  if bazel build --config=cuda //kernels/... >"$log" 2>&1; then
+    echo "cuda build: PASSED"
+    passed=$((passed + 1))
+  else
+    echo "cuda build: FAILED"
+    tail -40 "$log"
+    failed=$((failed + 1))
+  fi
+else
+  echo "cuda build: skipped (no nvcc on this machine)"
+fi
+
+# Script checks outside Bazel (each prints PASS/FAIL lines of its own).
+for check in tools/checks/*.sh; do
+  [[ -e "$check" ]] || continue
+  if bash "$check" >"$log" 2>&1; then
+    echo "$check: PASSED"
+    passed=$((passed + 1))
+  else
+    echo "$check: FAILED"
+    tail -40 "$log"
+    failed=$((failed + 1))
+  fi
+done
+
+echo "${passed} passed, ${failed} failed"
+((failed == 0))
