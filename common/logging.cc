@@ -1,0 +1,31 @@
+// spdlog setup and malloc tuning shared by every pserve binary.
+// Not thread-safe: called once from main().
+#include "common/logging.h"
+
+#include <malloc.h>
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+
+namespace pserve {
+
+absl::Status SetupLogging(const std::string& role, int id,
+                          const std::string& level) {
+  spdlog::level::level_enum lvl = spdlog::level::from_str(level);
+  if (lvl == spdlog::level::off && level != "off") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--log_level=", level,
+        " is not a level: use trace, debug, info, warn, error or off"));
+  }
+  spdlog::set_level(lvl);
+  spdlog::set_pattern(absl::StrCat("%Y-%m-%d %H:%M:%S.%e [", role, " ", id,
+                                   "] [%l] %v"));
+  return absl::OkStatus();
+}
+
+void KeepLargeAllocationsWarm() {
+  mallopt(M_MMAP_THRESHOLD, 512 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+
+}  // namespace pserve

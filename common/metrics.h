@@ -1,0 +1,184 @@
+// Prometheus metrics: a registry of counters, gauges and fixed-bucket
+// histograms rendered in the text exposition format 0.0.4, and a small HTTP
+// server that serves the rendering on /metrics.
+//
+// Thread-safety:
+//  - Counter, Gauge and Histogram are updated with lock-free atomics; any
+//    thread may update any metric at any time, concurrently with rendering.
+//  - MetricsRegistry is thread-safe: Add* and RenderPrometheusText() may be
+//    called from any thread. Metrics are owned by the registry and live as
+//    long as it does; the pointers Add* returns stay valid until then.
+//  - MetricsHttpServer owns one listener thread plus a small pool of request
+//    threads (created by Start(), joined by Stop() or the destructor). Start()
+//    and Stop() must be called from one owning thread, not concurrently. The
+//    registry is borrowed and must outlive the server.
+#ifndef PSERVE_COMMON_METRICS_H_
+#define PSERVE_COMMON_METRICS_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+
+namespace httplib {
+class Server;
+}  // namespace httplib
+
+namespace pserve {
+
+// A constant label set, e.g. {{"role", "server"}, {"id", "0"}}; rendered in
+// the given order on every sample of a registry.
+using MetricLabels = std::vector<std::pair<std::string, std::string>>;
+
+// A monotonically increasing value (events, bytes, seconds spent).
+class Counter {
+ public:
+  Counter() = default;
+  Counter(const Counter&) = delete;
+  Counter& operator=(const Counter&) = delete;
+
+  // Adds `delta`; a negative or NaN delta is ignored (counters never go down).
+  void Increment(double delta = 1.0);
+  double Value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<double> value_{0.0};
+};
+
+// A value that goes up and down (queue depth, current step, bytes held).
+class Gauge {
+ public:
+  Gauge() = default;
+  Gauge(const Gauge&) = delete;
+  Gauge& operator=(const Gauge&) = delete;
+
+  void Set(double value) { value_.store(value, std::memory_order_relaxed); }
+  void Add(double delta);
+  void Sub(double delta) { Add(-delta); }
+  double Value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<double> value_{0.0};
+};
+
+// Observations counted into fixed buckets: bucket i counts values <= bounds[i]
+// (Prometheus "le" semantics), plus an implicit +Inf bucket.
+class Histogram {
+ public:
+  // `bounds` must be finite and strictly increasing; a trailing +Inf is
+  // accepted and dropped (it is always implicit).
+  explicit Histogram(std::vector<double> bounds);
+  Histogram(const Histogram&) = delete;
+  Histogram& operator=(const Histogram&) = delete;
+
+  void Observe(double value);
+
+  struct Snapshot {
+    std::vector<double> bounds;            // upper bounds, without +Inf
+    std::vector<uint64_t> cumulative;      // bounds.size() + 1 entries; last = count
+    uint64_t count = 0;
+    double sum = 0.0;
+  };
+  Snapshot Collect() const;
+  const std::vector<double>& bounds() const { return bounds_; }
+
+  // `count` bounds start, start*factor, ... (start > 0, factor > 1).
+  static std::vector<double> ExponentialBuckets(double start, double factor,
+                                                int count);
+  // `count` bounds start, start+width, ... (width > 0).
+  static std::vector<double> LinearBuckets(double start, double width,
+                                           int count);
+
+ private:
+  std::vector<double> bounds_;
+  // Non-cumulative per-bucket counts; the last one is the +Inf bucket.
+  std::unique_ptr<std::atomic<uint64_t>[]> buckets_;
+  std::atomic<double> sum_{0.0};
+};
+
+// Owns metrics and renders them. Names must match [a-zA-Z_:][a-zA-Z0-9_:]*.
+// Adding a name twice with the same kind returns the existing metric (for a
+// histogram, the bounds must match too); an invalid name, a name reused with
+// another kind, or invalid bounds is a programming error and aborts with a
+// message on stderr.
+class MetricsRegistry {
+ public:
+  // Label names must match [a-zA-Z_][a-zA-Z0-9_]*, must not start with "__",
+  // must not be "le", and must be distinct; otherwise the constructor aborts.
+  explicit MetricsRegistry(MetricLabels const_labels = {});
+  MetricsRegistry(const MetricsRegistry&) = delete;
+  MetricsRegistry& operator=(const MetricsRegistry&) = delete;
+  ~MetricsRegistry();
+
+  Counter* AddCounter(const std::string& name, const std::string& help);
+  Gauge* AddGauge(const std::string& name, const std::string& help);
+  Histogram* AddHistogram(const std::string& name, const std::string& help,
+                          std::vector<double> bounds);
+
+  // Every metric, in the order added, in text exposition format 0.0.4.
+  std::string RenderPrometheusText() const;
+
+  const MetricLabels& const_labels() const { return const_labels_; }
+
+ private:
+  enum class Kind { kCounter, kGauge, kHistogram };
+  struct Entry {
+    std::string name;
+    std::string help;
+    Kind kind;
+    std::unique_ptr<Counter> counter;
+    std::unique_ptr<Gauge> gauge;
+    std::unique_ptr<Histogram> histogram;
+  };
+  Entry* FindOrNull(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Entry* AddEntry(const std::string& name, const std::string& help, Kind kind)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const MetricLabels const_labels_;
+  // Rendered once: `role="server",id="0"` (empty when there are no labels).
+  const std::string label_text_;
+  mutable absl::Mutex mu_;
+  std::vector<std::unique_ptr<Entry>> entries_ ABSL_GUARDED_BY(mu_);
+};
+
+// Serves GET /metrics (the registry's rendering) over plain HTTP.
+//
+// Threads: Start() spawns one listener thread owned by this object; requests
+// are handled on a pool of two threads owned by the underlying httplib
+// server. Stop() (also run by the destructor) closes the socket and joins
+// every one of them. Start() and Stop() are not thread-safe with respect to
+// each other; call them from the owning thread.
+class MetricsHttpServer {
+ public:
+  // `registry` is borrowed and must outlive this object.
+  explicit MetricsHttpServer(const MetricsRegistry* registry);
+  MetricsHttpServer(const MetricsHttpServer&) = delete;
+  MetricsHttpServer& operator=(const MetricsHttpServer&) = delete;
+  ~MetricsHttpServer();
+
+  // Binds `host:port` and starts serving; port 0 picks a free port. Returns
+  // the bound port, or UNAVAILABLE if the port cannot be bound,
+  // FAILED_PRECONDITION if already started, INVALID_ARGUMENT for a bad port.
+  absl::StatusOr<int> Start(int port, const std::string& host = "0.0.0.0");
+  // Stops serving and joins the threads; safe to call when not started and
+  // more than once. After Stop(), Start() may be called again.
+  void Stop();
+  // The bound port, or 0 when not serving.
+  int port() const { return port_; }
+
+ private:
+  const MetricsRegistry* registry_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+}  // namespace pserve
+
+#endif  // PSERVE_COMMON_METRICS_H_

@@ -1,0 +1,82 @@
+// Wire dtype conversions. Pure functions: thread-safe.
+#include "common/wire_dtype.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+namespace pserve {
+namespace {
+
+uint16_t FloatToBf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffff) > 0x7f800000) return static_cast<uint16_t>((u >> 16) | 0x40);
+  u += 0x7fff + ((u >> 16) & 1);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+float Bf16ToFloat(uint16_t h) {
+  uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+}  // namespace
+
+size_t WireBytesPerElement(int dtype) {
+  switch (dtype) {
+    case FP32:
+      return 4;
+    case BF16:
+    case FP16:
+      return 2;
+    default:
+      return 0;
+  }
+}
+
+void EncodeFloats(const float* in, size_t n, DType dtype, char* out) {
+  if (dtype == FP32) {
+    std::memcpy(out, in, n * 4);
+  } else if (dtype == BF16) {
+    for (size_t i = 0; i < n; ++i) {
+      uint16_t h = FloatToBf16(in[i]);
+      std::memcpy(out + 2 * i, &h, 2);
+    }
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      float x = std::fmax(-65504.0f, std::fmin(65504.0f, in[i]));
+      _Float16 h = static_cast<_Float16>(x);
+      std::memcpy(out + 2 * i, &h, 2);
+    }
+  }
+}
+
+void DecodeFloats(const char* in, size_t n, DType dtype, float* out) {
+  if (dtype == FP32) {
+    std::memcpy(out, in, n * 4);
+  } else if (dtype == BF16) {
+    for (size_t i = 0; i < n; ++i) {
+      uint16_t h;
+      std::memcpy(&h, in + 2 * i, 2);
+      out[i] = Bf16ToFloat(h);
+    }
+  } else {
+    for (size_t i = 0; i < n; ++i) {
+      _Float16 h;
+      std::memcpy(&h, in + 2 * i, 2);
+      out[i] = static_cast<float>(h);
+    }
+  }
+}
+
+bool AllFinite(const float* x, size_t n) {
+  // Sum of x*0 is NaN iff some x is NaN or Inf; vectorises, no branches.
+  float acc = 0.0f;
+  for (size_t i = 0; i < n; ++i) acc += x[i] * 0.0f;
+  return acc == 0.0f;
+}
+
+}  // namespace pserve

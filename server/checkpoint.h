@@ -1,0 +1,29 @@
+// Server checkpoints: every chunk this server owns with its optimizer state
+// and version, written to a temporary file, fsynced and renamed, with an
+// FNV-1a checksum over the body that a restore verifies. Thread-safe: each
+// chunk is locked while it is copied, so a checkpoint taken during training
+// is consistent per chunk (not across chunks).
+#ifndef PSERVE_SERVER_CHECKPOINT_H_
+#define PSERVE_SERVER_CHECKPOINT_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "server/shard_store.h"
+
+namespace pserve {
+
+// Writes the store's chunks to `path`. Returns the bytes written;
+// INTERNAL/NOT_FOUND naming the path on I/O errors. Blocks on disk I/O.
+absl::StatusOr<int64_t> WriteCheckpoint(ShardStore& store,
+                                        const std::string& path);
+
+// Loads `path` into an initialised store. FAILED_PRECONDITION if the file
+// belongs to another model or server, DATA_LOSS on a bad checksum or a
+// truncated file; the store is unchanged on any error.
+absl::Status RestoreCheckpoint(ShardStore& store, const std::string& path);
+
+}  // namespace pserve
+
+#endif  // PSERVE_SERVER_CHECKPOINT_H_

@@ -1,0 +1,100 @@
+// ps_server: one parameter-server shard. Parses and checks flags (a flag
+// that makes no sense exits 2 with one line saying why), serves the
+// ParameterServer and standard health services over gRPC until SIGTERM or
+// SIGINT, then drains and exits 0. Threads: main waits for a signal; gRPC
+// owns the handler threads.
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/cli.h"
+#include "common/logging.h"
+#include "grpcpp/grpcpp.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "server/server_flags.h"
+#include "server/service.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+void WritePortFile(const std::string& path, int port) {
+  if (path.empty()) return;
+  const std::string tmp = path + ".tmp";
+  std::ofstream(tmp) << port << "\n";
+  std::rename(tmp.c_str(), path.c_str());
+}
+
+int WaitForSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sig = 0;
+  sigwait(&set, &sig);
+  return sig;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  pserve::InitCommandLine(
+      argc, argv,
+      "a pserve parameter-server shard.\n"
+      "Example: ps_server --port=7070 --server_id=0 --num_servers=2 "
+      "--num_workers=4 --mode=sync --optimizer=adamw --lr=3e-4",
+      {"server/"});
+  absl::StatusOr<pserve::ServerOptions> options = pserve::ServerOptionsFromFlags();
+  if (!options.ok()) {
+    std::fprintf(stderr, "ps_server: %s\n",
+                 std::string(options.status().message()).c_str());
+    return 2;
+  }
+  absl::Status s = pserve::SetupLogging("server", options->config.server_id,
+                                        options->log_level);
+  if (!s.ok()) {
+    std::fprintf(stderr, "ps_server: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  pserve::KeepLargeAllocationsWarm();
+  // Block the stop signals in every thread; main receives them with sigwait.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  pserve::ShardStore store(options->config);
+  pserve::ParameterServerService service(&store, options->checkpoint_dir);
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(absl::StrCat(options->bind_address, ":", options->port),
+                           grpc::InsecureServerCredentials(), &port);
+  pserve::ConfigureServerBuilder(*options, builder);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    std::fprintf(stderr,
+                 "ps_server: cannot listen on %s:%d (in use? try another "
+                 "--port, or --port=0 for a free one)\n",
+                 options->bind_address.c_str(), options->port);
+    return 1;
+  }
+  WritePortFile(options->port_file, port);
+  spdlog::info("listening on {}:{} ({} of {} servers, {} workers, mode {}, {})",
+               options->bind_address, port, options->config.server_id,
+               options->config.num_servers, options->config.num_workers,
+               pserve::ModeName(options->config.mode),
+               pserve::OptimizerKindName(options->config.optimizer.kind));
+  const int sig = WaitForSignal();
+  spdlog::info("signal {}: shutting down", sig);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  const auto& c = service.counters();
+  spdlog::info("served {} pushes, {} pulls, {} updates", c.pushes.load(),
+               c.pulls.load(), store.updates_applied());
+  return 0;
+}

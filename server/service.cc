@@ -1,0 +1,241 @@
+// Request validation and dispatch for the ParameterServer service. A request
+// that fails validation changes nothing: every check runs before any push
+// is applied.
+#include "server/service.h"
+
+#include <chrono>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "common/wire_dtype.h"
+#include "server/checkpoint.h"
+#include "spdlog/spdlog.h"
+
+namespace pserve {
+namespace {
+
+absl::Time DeadlineOf(const grpc::ServerContext* ctx) {
+  auto d = ctx->deadline();
+  if (d == std::chrono::system_clock::time_point::max())
+    return absl::Now() + absl::Hours(1);  // bound waits of callers without one
+  return std::min(absl::FromChrono(d), absl::Now() + absl::Hours(1));
+}
+
+// Mirrors ServerContext::IsCancelled for the store's polling waits.
+struct CancelFlag {
+  explicit CancelFlag(grpc::ServerContext* ctx) : ctx(ctx) {}
+  const std::atomic<bool>* Poll() {
+    flag.store(ctx->IsCancelled());
+    return &flag;
+  }
+  grpc::ServerContext* ctx;
+  std::atomic<bool> flag{false};
+};
+
+// Scratch for decoding gradients; reused per handler thread so large pushes
+// do not fault in fresh pages each time.
+std::vector<float>& ThreadScratch() {
+  thread_local std::vector<float> scratch;
+  return scratch;
+}
+
+}  // namespace
+
+grpc::Status ToGrpc(const absl::Status& s) {
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
+                      std::string(s.message()));
+}
+
+ParameterServerService::ParameterServerService(ShardStore* store,
+                                               std::string checkpoint_dir)
+    : store_(store), checkpoint_dir_(std::move(checkpoint_dir)) {}
+
+grpc::Status ParameterServerService::Reject(const absl::Status& status) {
+  counters_.rejected.fetch_add(1);
+  spdlog::warn("rejected: {}", status.ToString());
+  return ToGrpc(status);
+}
+
+absl::Status ParameterServerService::CheckCaller(const Caller& caller,
+                                                 bool worker_only) const {
+  const int W = store_->config().num_workers;
+  if (caller.role() == Caller::ADMIN && !worker_only) return absl::OkStatus();
+  if (caller.role() != Caller::WORKER)
+    return absl::InvalidArgumentError(
+        worker_only ? "only workers (caller.role=WORKER) may push"
+                    : "caller.role must be WORKER or ADMIN");
+  if (caller.rank() < 0 || caller.rank() >= W)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "worker rank ", caller.rank(), " is outside [0, ", W,
+        "): this server was started with --num_workers=", W));
+  return absl::OkStatus();
+}
+
+grpc::Status ParameterServerService::Init(grpc::ServerContext*,
+                                          const InitRequest* req,
+                                          InitResponse* resp) {
+  absl::Status s = CheckCaller(req->caller(), false);
+  if (!s.ok()) return Reject(s);
+  absl::StatusOr<InitResponse> r = store_->Init(*req);
+  if (!r.ok()) return Reject(r.status());
+  *resp = *std::move(r);
+  return grpc::Status::OK;
+}
+
+grpc::Status ParameterServerService::Pull(grpc::ServerContext* ctx,
+                                          const PullRequest* req,
+                                          PullResponse* resp) {
+  absl::Status s = CheckCaller(req->caller(), false);
+  if (!s.ok()) return Reject(s);
+  if (WireBytesPerElement(req->dtype()) == 0)
+    return Reject(absl::InvalidArgumentError(
+        absl::StrCat("unknown dtype ", req->dtype(), ": use FP32, BF16 or FP16")));
+  std::vector<int> local;
+  for (uint64_t key : req->keys()) {
+    absl::StatusOr<int> i = store_->LocalChunk(key);
+    if (!i.ok()) return Reject(i.status());
+    local.push_back(*i);
+  }
+  const absl::Time deadline = DeadlineOf(ctx);
+  CancelFlag cancel(ctx);
+  absl::Duration waited = absl::ZeroDuration();
+  if (store_->config().mode == ConsistencyMode::kSsp &&
+      req->caller().role() == Caller::WORKER) {
+    s = store_->ssp_clock().Advance(req->caller().rank(), req->clock(),
+                                    deadline, cancel.Poll(), &waited);
+    if (!s.ok()) return ToGrpc(s);
+  }
+  int64_t bytes = 0;
+  for (size_t j = 0; j < local.size(); ++j) {
+    s = store_->WaitVersion(local[j], req->min_version(), deadline,
+                            cancel.Poll(), &waited);
+    if (!s.ok()) return ToGrpc(s);
+    ChunkData* out = resp->add_chunks();
+    out->set_key(req->keys(j));
+    out->set_version(store_->ReadEncoded(local[j], req->dtype(),
+                                         out->mutable_data()));
+    bytes += out->data().size();
+  }
+  counters_.sync_wait_us.fetch_add(absl::ToInt64Microseconds(waited));
+  counters_.pulls.fetch_add(1);
+  counters_.bytes_out.fetch_add(bytes);
+  return grpc::Status::OK;
+}
+
+absl::Status ParameterServerService::ValidatePush(
+    const PushRequest& req, std::vector<int>* local) const {
+  absl::Status s = CheckCaller(req.caller(), true);
+  if (!s.ok()) return s;
+  const size_t elem = WireBytesPerElement(req.dtype());
+  if (elem == 0)
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown dtype ", req.dtype(), ": use FP32, BF16 or FP16"));
+  absl::flat_hash_set<uint64_t> seen;
+  std::vector<float>& scratch = ThreadScratch();
+  for (const ChunkData& c : req.chunks()) {
+    absl::StatusOr<int> i = store_->LocalChunk(c.key());
+    if (!i.ok()) return i.status();
+    if (!seen.insert(c.key()).second)
+      return absl::InvalidArgumentError(
+          absl::StrCat("key ", c.key(), " appears twice in one push"));
+    const int64_t numel = store_->chunk(*i).info.numel;
+    if (c.data().size() != numel * elem)
+      return absl::InvalidArgumentError(absl::StrCat(
+          "key ", c.key(), " needs ", numel * elem, " bytes (", numel,
+          " elements of ", DType_Name(req.dtype()), ") but got ",
+          c.data().size()));
+    s = store_->CheckPushStep(*i, req.caller().rank(), req.step());
+    if (!s.ok()) return s;
+    const float* values = reinterpret_cast<const float*>(c.data().data());
+    if (req.dtype() != FP32 ||
+        reinterpret_cast<uintptr_t>(values) % alignof(float) != 0) {
+      scratch.resize(numel);
+      DecodeFloats(c.data().data(), numel, req.dtype(), scratch.data());
+      values = scratch.data();
+    }
+    if (!AllFinite(values, numel))
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the gradient for key ", c.key(), " at step ", req.step(),
+          " contains NaN or Inf; lower the learning rate or clip gradients"));
+    local->push_back(*i);
+  }
+  return absl::OkStatus();
+}
+
+grpc::Status ParameterServerService::Push(grpc::ServerContext*,
+                                          const PushRequest* req,
+                                          PushResponse* resp) {
+  std::vector<int> local;
+  absl::Status s = ValidatePush(*req, &local);
+  if (!s.ok()) return Reject(s);
+  std::vector<float>& grad = ThreadScratch();
+  int64_t bytes = 0;
+  for (size_t j = 0; j < local.size(); ++j) {
+    const ChunkData& c = req->chunks(j);
+    const float* g;
+    if (req->dtype() == FP32 &&
+        reinterpret_cast<uintptr_t>(c.data().data()) % alignof(float) == 0) {
+      g = reinterpret_cast<const float*>(c.data().data());
+    } else {
+      grad.resize(c.data().size() / WireBytesPerElement(req->dtype()));
+      DecodeFloats(c.data().data(), grad.size(), req->dtype(), grad.data());
+      g = grad.data();
+    }
+    absl::StatusOr<bool> applied =
+        store_->Push(local[j], req->caller().rank(), req->step(), g);
+    if (!applied.ok()) return Reject(applied.status());
+    if (!*applied) counters_.duplicate_pushes.fetch_add(1);
+    resp->add_accepted(*applied);
+    bytes += c.data().size();
+  }
+  counters_.pushes.fetch_add(1);
+  counters_.bytes_in.fetch_add(bytes);
+  return grpc::Status::OK;
+}
+
+grpc::Status ParameterServerService::Checkpoint(grpc::ServerContext*,
+                                                const CheckpointRequest* req,
+                                                CheckpointResponse* resp) {
+  absl::Status s = CheckCaller(req->caller(), false);
+  if (!s.ok()) return Reject(s);
+  if (!store_->initialized())
+    return Reject(absl::FailedPreconditionError(
+        "no model declared yet: nothing to checkpoint"));
+  std::string path = req->path();
+  if (path.empty()) {
+    if (checkpoint_dir_.empty())
+      return Reject(absl::InvalidArgumentError(
+          "no path given and the server has no --checkpoint_dir"));
+    path = absl::StrCat(checkpoint_dir_, "/server-",
+                        store_->config().server_id, ".ckpt");
+  }
+  absl::StatusOr<int64_t> bytes = WriteCheckpoint(*store_, path);
+  if (!bytes.ok()) return ToGrpc(bytes.status());
+  resp->set_path(path);
+  resp->set_bytes(*bytes);
+  return grpc::Status::OK;
+}
+
+grpc::Status ParameterServerService::GetStats(grpc::ServerContext*,
+                                              const StatsRequest*,
+                                              StatsResponse* resp) {
+  resp->set_server_id(store_->config().server_id);
+  resp->set_pushes(counters_.pushes.load());
+  resp->set_pulls(counters_.pulls.load());
+  resp->set_bytes_in(counters_.bytes_in.load());
+  resp->set_bytes_out(counters_.bytes_out.load());
+  resp->set_updates_applied(store_->updates_applied());
+  resp->set_sync_wait_seconds(counters_.sync_wait_us.load() * 1e-6);
+  resp->set_num_chunks(store_->initialized() ? store_->num_chunks() : 0);
+  resp->set_num_params(store_->initialized() ? store_->num_params() : 0);
+  auto [lo, hi] = store_->VersionRange();
+  resp->set_min_version(lo);
+  resp->set_max_version(hi);
+  resp->set_initialized(store_->initialized());
+  resp->set_duplicate_pushes(counters_.duplicate_pushes.load());
+  resp->set_rejected_requests(counters_.rejected.load());
+  return grpc::Status::OK;
+}
+
+}  // namespace pserve

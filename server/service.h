@@ -1,0 +1,58 @@
+// The gRPC edge of a parameter server: validates every request completely
+// before touching state, then delegates to ShardStore. Thread-safe: gRPC
+// calls handlers from its own thread pool; counters are atomics.
+#ifndef PSERVE_SERVER_SERVICE_H_
+#define PSERVE_SERVER_SERVICE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "proto/ps.grpc.pb.h"
+#include "server/shard_store.h"
+
+namespace pserve {
+
+struct ServiceCounters {
+  std::atomic<int64_t> pushes{0}, pulls{0}, bytes_in{0}, bytes_out{0};
+  std::atomic<int64_t> duplicate_pushes{0}, rejected{0};
+  std::atomic<int64_t> sync_wait_us{0};
+};
+
+class ParameterServerService final : public ParameterServer::Service {
+ public:
+  // `store` must outlive the service. checkpoint_dir: where Checkpoint
+  // writes when the request names no path ("" disables default paths).
+  ParameterServerService(ShardStore* store, std::string checkpoint_dir);
+
+  grpc::Status Init(grpc::ServerContext* ctx, const InitRequest* req,
+                    InitResponse* resp) override;
+  grpc::Status Pull(grpc::ServerContext* ctx, const PullRequest* req,
+                    PullResponse* resp) override;
+  grpc::Status Push(grpc::ServerContext* ctx, const PushRequest* req,
+                    PushResponse* resp) override;
+  grpc::Status Checkpoint(grpc::ServerContext* ctx,
+                          const CheckpointRequest* req,
+                          CheckpointResponse* resp) override;
+  grpc::Status GetStats(grpc::ServerContext* ctx, const StatsRequest* req,
+                        StatsResponse* resp) override;
+
+  const ServiceCounters& counters() const { return counters_; }
+
+ private:
+  grpc::Status Reject(const absl::Status& status);
+  absl::Status CheckCaller(const Caller& caller, bool worker_only) const;
+  absl::Status ValidatePush(const PushRequest& req,
+                            std::vector<int>* local) const;
+
+  ShardStore* const store_;
+  const std::string checkpoint_dir_;
+  ServiceCounters counters_;
+};
+
+// Maps absl::Status to grpc::Status with the same code and message.
+grpc::Status ToGrpc(const absl::Status& status);
+
+}  // namespace pserve
+
+#endif  // PSERVE_SERVER_SERVICE_H_
