@@ -1,0 +1,159 @@
+// Process management for multi-process tests: posix_spawn, port files,
+// bounded waits, and SIGTERM/SIGKILL of the processes this file started.
+#include "tests/local_cluster.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+extern char** environ;
+
+namespace pserve {
+namespace {
+
+pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ) != 0)
+    pid = -1;
+  posix_spawn_file_actions_destroy(&actions);
+  return pid;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Waits up to timeout for pid to exit; returns its exit code or -1.
+int WaitExit(pid_t pid, std::chrono::milliseconds timeout) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    int status = 0;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid)
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (r < 0) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return -1;
+}
+
+}  // namespace
+
+std::string RunfilePath(const std::string& relative) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  const char* ws = std::getenv("TEST_WORKSPACE");
+  if (srcdir == nullptr) return relative;
+  return absl::StrCat(srcdir, "/", ws ? ws : "pserve", "/", relative);
+}
+
+std::string TestTempDir() {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  std::string dir = absl::StrCat(tmp ? tmp : "/tmp", "/pserve-", getpid());
+  std::system(absl::StrCat("mkdir -p ", dir).c_str());
+  return dir;
+}
+
+ProcessResult RunProcess(const std::vector<std::string>& argv, int timeout_s) {
+  static int counter = 0;
+  const std::string log = absl::StrCat(TestTempDir(), "/run-", counter++, ".log");
+  ProcessResult r;
+  pid_t pid = Spawn(argv, log);
+  if (pid < 0) return r;
+  r.exit_code = WaitExit(pid, std::chrono::seconds(timeout_s));
+  if (r.exit_code == -1) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+  r.output = ReadFile(log);
+  return r;
+}
+
+absl::StatusOr<LocalCluster> LocalCluster::Start(
+    int num_servers, const std::vector<std::string>& flags) {
+  LocalCluster c;
+  const std::string dir = TestTempDir();
+  static int cluster_id = 0;
+  const int id = cluster_id++;
+  std::vector<std::string> port_files;
+  for (int s = 0; s < num_servers; ++s) {
+    port_files.push_back(absl::StrCat(dir, "/c", id, "-s", s, ".port"));
+    c.logs_.push_back(absl::StrCat(dir, "/c", id, "-s", s, ".log"));
+    std::vector<std::string> argv = {
+        RunfilePath("server/ps_server"), "--port=0",
+        "--bind_address=127.0.0.1", absl::StrCat("--server_id=", s),
+        absl::StrCat("--num_servers=", num_servers),
+        absl::StrCat("--port_file=", port_files.back())};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    pid_t pid = Spawn(argv, c.logs_.back());
+    if (pid < 0) return absl::InternalError("cannot start ps_server");
+    c.pids_.push_back(pid);
+  }
+  for (int s = 0; s < num_servers; ++s) {
+    std::string port;
+    for (int i = 0; i < 300 && port.empty(); ++i) {  // at most 30 s
+      port = ReadFile(port_files[s]);
+      if (port.empty()) {
+        if (WaitExit(c.pids_[s], std::chrono::milliseconds(100)) != -1)
+          return absl::InternalError(absl::StrCat(
+              "ps_server ", s, " exited: ", ReadFile(c.logs_[s])));
+      }
+    }
+    if (port.empty())
+      return absl::DeadlineExceededError("ps_server did not report its port");
+    while (!port.empty() && (port.back() == '\n')) port.pop_back();
+    c.addresses_.push_back(absl::StrCat("127.0.0.1:", port));
+  }
+  return c;
+}
+
+LocalCluster::LocalCluster(LocalCluster&& o) noexcept
+    : pids_(std::move(o.pids_)),
+      addresses_(std::move(o.addresses_)),
+      logs_(std::move(o.logs_)) {
+  o.pids_.clear();
+}
+
+std::string LocalCluster::AddressList() const {
+  return absl::StrJoin(addresses_, ",");
+}
+
+std::vector<int> LocalCluster::Stop() {
+  std::vector<int> codes;
+  for (pid_t pid : pids_) kill(pid, SIGTERM);
+  for (pid_t pid : pids_) {
+    int code = WaitExit(pid, std::chrono::seconds(10));
+    if (code == -1) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+    codes.push_back(code);
+  }
+  pids_.clear();
+  return codes;
+}
+
+LocalCluster::~LocalCluster() { Stop(); }
+
+}  // namespace pserve

@@ -1,0 +1,57 @@
+// Helpers for the multi-process parameter-server tests.
+#include "tests/ps_test_util.h"
+
+#include <catch2/catch.hpp>
+
+namespace pserve {
+namespace {
+
+void AddTensor(InitRequest& r, const std::string& name,
+               std::vector<int64_t> shape) {
+  TensorSpec* t = r.add_tensors();
+  t->set_name(name);
+  for (int64_t d : shape) t->add_shape(d);
+  t->mutable_init()->set_kind(InitRule::NORMAL);
+  t->mutable_init()->set_std(0.5f);
+}
+
+}  // namespace
+
+InitRequest SmallModel(int num_workers, const std::string& mode) {
+  InitRequest r;
+  AddTensor(r, "a", {1000});
+  AddTensor(r, "b", {37, 13});
+  AddTensor(r, "c", {5});
+  r.set_seed(42);
+  r.set_chunk_bytes(1024);
+  r.set_num_workers(num_workers);
+  r.set_mode(mode);
+  return r;
+}
+
+float KnownGrad(int w, int t, int64_t i) {
+  return 0.125f * static_cast<float>(((i * 7 + w * 3 + t * 5) % 17) - 8);
+}
+
+std::vector<float> KnownGrads(int w, int t, int64_t n) {
+  std::vector<float> g(n);
+  for (int64_t i = 0; i < n; ++i) g[i] = KnownGrad(w, t, i);
+  return g;
+}
+
+std::unique_ptr<PsClient> MakeClient(const LocalCluster& cluster, int rank,
+                                     const InitRequest& model) {
+  ClientOptions o;
+  o.servers = cluster.addresses();
+  o.rank = rank;
+  o.connect_timeout = absl::Seconds(30);
+  o.pull_timeout = absl::Seconds(60);
+  auto client = PsClient::Connect(o);
+  REQUIRE(client.ok());
+  absl::Status s = (*client)->Init(model);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  return *std::move(client);
+}
+
+}  // namespace pserve

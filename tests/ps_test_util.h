@@ -1,0 +1,31 @@
+// Shared pieces of the multi-process parameter-server tests: a small model
+// declaration, exactly representable gradients, and client construction.
+// Not thread-safe beyond what PsClient guarantees.
+#ifndef PSERVE_TESTS_PS_TEST_UTIL_H_
+#define PSERVE_TESTS_PS_TEST_UTIL_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proto/ps.pb.h"
+#include "tests/local_cluster.h"
+#include "worker/client/ps_client.h"
+
+namespace pserve {
+
+// Three tensors (1000, 37x13, 5 floats) cut into 1 KiB chunks.
+InitRequest SmallModel(int num_workers, const std::string& mode);
+
+// Gradient element i of worker w at step t: multiples of 1/8, so sums and
+// means over 1, 2 or 4 workers are exact in float whatever the order.
+float KnownGrad(int w, int t, int64_t i);
+std::vector<float> KnownGrads(int w, int t, int64_t n);
+
+// A client for rank `rank` connected to the cluster and declared.
+std::unique_ptr<PsClient> MakeClient(const LocalCluster& cluster, int rank,
+                                     const InitRequest& model);
+
+}  // namespace pserve
+
+#endif  // PSERVE_TESTS_PS_TEST_UTIL_H_

@@ -1,0 +1,115 @@
+// The parameter-server client used by workers, benchmarks and tests. It
+// splits tensors into the declared chunks, talks to every server in
+// parallel (several HTTP/2 channels each), applies deadlines, and retries
+// UNAVAILABLE with exponential backoff (pushes are idempotent server-side).
+// Thread-safe: any number of Pull/Push calls may run concurrently, e.g. a
+// push of layer l overlapping the backward pass of layer l-1.
+#ifndef PSERVE_WORKER_CLIENT_PS_CLIENT_H_
+#define PSERVE_WORKER_CLIENT_PS_CLIENT_H_
+
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/model_layout.h"
+#include "proto/ps.grpc.pb.h"
+
+namespace pserve {
+
+struct ClientOptions {
+  std::vector<std::string> servers;  // "host:port"; index = server id
+  Caller::Role role = Caller::WORKER;
+  int rank = 0;
+  absl::Duration rpc_timeout = absl::Seconds(120);   // Init, Push, stats
+  absl::Duration pull_timeout = absl::Minutes(30);   // may wait for peers
+  absl::Duration connect_timeout = absl::Seconds(60);
+  int max_retries = 6;           // UNAVAILABLE retries, backoff 0.1 s doubling
+  int max_message_mb = 64;
+  int64_t request_bytes = 4 << 20;  // chunks are batched up to this per RPC
+  int channels_per_server = 2;
+  DType dtype = FP32;               // wire encoding of pulls and pushes
+};
+
+// Parses "host:port,host:port". INVALID_ARGUMENT naming the bad entry.
+absl::StatusOr<std::vector<std::string>> ParseServerList(
+    const std::string& list);
+
+class PsClient {
+ public:
+  // Connects to every server, waiting up to connect_timeout for each and
+  // logging which one it waits for. UNAVAILABLE naming the server that never
+  // answered. Blocks.
+  static absl::StatusOr<std::unique_ptr<PsClient>> Connect(
+      const ClientOptions& options);
+  ~PsClient();
+
+  // Declares the model to every server (the caller field is filled in) and
+  // builds the chunk layout. FAILED_PRECONDITION if a server holds another
+  // model; INVALID_ARGUMENT if the declaration disagrees with its flags.
+  absl::Status Init(const InitRequest& declaration);
+
+  // Valid after Init.
+  const ModelLayout& layout() const { return *layout_; }
+
+  // Pulls the given tensors (all when empty) into params, a flat buffer of
+  // layout().total_params() floats in tensor order, waiting server-side
+  // until each chunk's version >= min_version (sync) and, in ssp mode, for
+  // the staleness bound at `clock`. Returns the smallest version received.
+  // Blocks; DEADLINE_EXCEEDED after pull_timeout.
+  absl::StatusOr<int64_t> Pull(float* params, int64_t min_version,
+                               int64_t clock,
+                               const std::vector<int>& tensors = {});
+
+  // Pushes gradients of the given tensors (all when empty) from grads (flat,
+  // like Pull's buffer) tagged with `step`. Blocks until every server
+  // acknowledged; errors carry the server's code and message.
+  absl::Status Push(const float* grads, int64_t step,
+                    const std::vector<int>& tensors = {});
+
+  // Non-blocking variants: the buffers must stay valid until the future is
+  // ready.
+  std::future<absl::StatusOr<int64_t>> PullAsync(float* params,
+                                                 int64_t min_version,
+                                                 int64_t clock,
+                                                 std::vector<int> tensors = {});
+  std::future<absl::Status> PushAsync(const float* grads, int64_t step,
+                                      std::vector<int> tensors = {});
+
+  // Per-server statistics, in server order. Blocks.
+  absl::StatusOr<std::vector<StatsResponse>> GetStats();
+
+  // Asks every server to checkpoint to its default path (or dir/server-N).
+  absl::StatusOr<std::vector<CheckpointResponse>> Checkpoint(
+      const std::string& dir);
+
+  int num_servers() const { return static_cast<int>(options_.servers.size()); }
+
+ private:
+  struct Batch {  // one RPC's worth of chunks for one server
+    int server = 0;
+    int index = 0;  // spreads a server's batches over its channels
+    std::vector<int> chunks;
+  };
+  explicit PsClient(const ClientOptions& options);
+  Caller MakeCaller() const;
+  std::vector<Batch> MakeBatches(const std::vector<int>& tensors) const;
+  ParameterServer::Stub* Stub(int server, int batch_index);
+  absl::Status RunPushBatches(const std::vector<Batch>& batches,
+                              const float* grads, int64_t step);
+  absl::StatusOr<int64_t> RunPullBatches(const std::vector<Batch>& batches,
+                                         float* params, int64_t min_version,
+                                         int64_t clock);
+
+  ClientOptions options_;
+  // stubs_[server][channel]; created in Connect, immutable afterwards.
+  std::vector<std::vector<std::unique_ptr<ParameterServer::Stub>>> stubs_;
+  std::unique_ptr<ModelLayout> layout_;  // set once by Init
+};
+
+}  // namespace pserve
+
+#endif  // PSERVE_WORKER_CLIENT_PS_CLIENT_H_

@@ -1,0 +1,66 @@
+// Channel and status helpers for PsClient.
+#include "worker/client/rpc_util.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+
+namespace pserve {
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
+                                           int max_message_mb, int index) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(max_message_mb << 20);
+  args.SetMaxSendMessageSize(max_message_mb << 20);
+  args.SetInt("grpc.http2.lookahead_bytes", 64 << 20);
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  // A distinct argument keeps gRPC from sharing one subchannel (and one TCP
+  // connection) between our channels.
+  args.SetInt("pserve.channel_index", index);
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
+                                   args);
+}
+
+absl::Status WaitForServer(const std::shared_ptr<grpc::Channel>& channel,
+                           const std::string& target, int server_id,
+                           absl::Time deadline) {
+  absl::Time next_log = absl::Now() + absl::Seconds(2);
+  while (true) {
+    const absl::Time step = std::min(deadline, absl::Now() + absl::Seconds(1));
+    if (channel->WaitForConnected(absl::ToChronoTime(step)))
+      return absl::OkStatus();
+    const absl::Time now = absl::Now();
+    if (now >= deadline)
+      return absl::UnavailableError(absl::StrCat(
+          "server ", server_id, " (", target,
+          ") did not answer before --connect_timeout; is it running and is "
+          "the address right?"));
+    if (now >= next_log) {
+      spdlog::info("waiting for server {} at {}", server_id, target);
+      next_log = now + absl::Seconds(5);
+    }
+  }
+}
+
+void SetDeadline(grpc::ClientContext& ctx, absl::Duration timeout) {
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+}
+
+absl::Status FromGrpc(const grpc::Status& status, const std::string& target,
+                      int server_id) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(
+      static_cast<absl::StatusCode>(status.error_code()),
+      absl::StrCat("server ", server_id, " (", target,
+                   "): ", status.error_message()));
+}
+
+absl::Duration Backoff(int attempt) {
+  return std::min(absl::Seconds(5),
+                  absl::Milliseconds(100) * (1 << std::min(attempt, 10)));
+}
+
+}  // namespace pserve

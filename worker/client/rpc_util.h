@@ -1,0 +1,38 @@
+// Internal helpers of the PS client: channel construction with tuned HTTP/2
+// settings, waiting for a server, deadlines, status conversion and backoff.
+// Stateless functions: thread-safe.
+#ifndef PSERVE_WORKER_CLIENT_RPC_UTIL_H_
+#define PSERVE_WORKER_CLIENT_RPC_UTIL_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "grpcpp/grpcpp.h"
+
+namespace pserve {
+
+// A channel to target; distinct `index` values get distinct TCP
+// connections so batches can flow in parallel.
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
+                                           int max_message_mb, int index);
+
+// Blocks until the channel connects or the deadline passes, logging every
+// few seconds which server it waits for. UNAVAILABLE naming it on timeout.
+absl::Status WaitForServer(const std::shared_ptr<grpc::Channel>& channel,
+                           const std::string& target, int server_id,
+                           absl::Time deadline);
+
+void SetDeadline(grpc::ClientContext& ctx, absl::Duration timeout);
+
+// The server's status with "server N (host:port): " prepended.
+absl::Status FromGrpc(const grpc::Status& status, const std::string& target,
+                      int server_id);
+
+// 0.1 s * 2^attempt, capped at 5 s.
+absl::Duration Backoff(int attempt);
+
+}  // namespace pserve
+
+#endif  // PSERVE_WORKER_CLIENT_RPC_UTIL_H_
