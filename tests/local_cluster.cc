@@ -91,7 +91,8 @@ ProcessResult RunProcess(const std::vector<std::string>& argv, int timeout_s) {
 }
 
 absl::StatusOr<LocalCluster> LocalCluster::Start(
-    int num_servers, const std::vector<std::string>& flags) {
+    int num_servers, const std::vector<std::string>& flags,
+    const std::string& server_binary) {
   LocalCluster c;
   const std::string dir = TestTempDir();
   static int cluster_id = 0;
@@ -101,7 +102,8 @@ absl::StatusOr<LocalCluster> LocalCluster::Start(
     port_files.push_back(absl::StrCat(dir, "/c", id, "-s", s, ".port"));
     c.logs_.push_back(absl::StrCat(dir, "/c", id, "-s", s, ".log"));
     std::vector<std::string> argv = {
-        RunfilePath("server/ps_server"), "--port=0",
+        server_binary.empty() ? RunfilePath("server/ps_server") : server_binary,
+        "--port=0",
         "--bind_address=127.0.0.1", absl::StrCat("--server_id=", s),
         absl::StrCat("--num_servers=", num_servers),
         absl::StrCat("--port_file=", port_files.back())};

@@ -34,8 +34,10 @@ class LocalCluster {
  public:
   // Starts num_servers servers with the given extra flags (--port,
   // --server_id, --num_servers, --port_file and --bind_address are set here).
+  // server_binary: path of ps_server; empty means the test's runfile.
   static absl::StatusOr<LocalCluster> Start(
-      int num_servers, const std::vector<std::string>& flags);
+      int num_servers, const std::vector<std::string>& flags,
+      const std::string& server_binary = "");
   LocalCluster(LocalCluster&&) noexcept;
   LocalCluster& operator=(LocalCluster&&) = delete;
   ~LocalCluster();

@@ -4,7 +4,7 @@ evaluate and check models that pserve exports.
 
 Run with Debian's interpreter, which has python3-torch (1.13):
 
-    /usr/bin/python3 tests/reference/make_reference.py            # writes gpt_reference.bin
+    /usr/bin/python3 tests/reference/make_reference.py  # gpt_reference.bin
     /usr/bin/python3 tests/reference/make_reference.py eval MODEL.bin SHARD.bin
     /usr/bin/python3 tests/reference/make_reference.py check-export MODEL.bin
 
@@ -51,7 +51,7 @@ REF_VERSION = 1
 CKPT_MAGIC = 20240326
 SHARD_MAGIC = 20240520
 
-# The reference configuration: small enough that the file stays ~270 KB.
+# The reference configuration: small enough that the file stays ~260 KB.
 REF = dict(B=2, T=16, maxT=24, V=60, Vp=128, L=2, NH=4, C=32)
 ADAMW = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.1)
 NUM_STEPS = 10
@@ -239,7 +239,8 @@ def check_export(checkpoint_path):
     """Checks that the safetensors beside an llm.c checkpoint holds the same
     weights under Hugging Face GPT-2 names and layouts. Returns 0 if so."""
     cfg, p = load_llmc_checkpoint(checkpoint_path)
-    st = load_safetensors(str(Path(checkpoint_path).with_suffix(".safetensors")))
+    st_path = Path(checkpoint_path).with_suffix(".safetensors")
+    st = load_safetensors(str(st_path))
     want = {"wte.weight": p["wte"][:cfg["V"]], "wpe.weight": p["wpe"],
             "ln_f.weight": p["lnfw"], "ln_f.bias": p["lnfb"]}
     for i in range(cfg["L"]):
@@ -251,7 +252,8 @@ def check_export(checkpoint_path):
             h + "attn.c_proj.weight": p["attprojw"][i].T,
             h + "attn.c_proj.bias": p["attprojb"][i],
             h + "ln_2.weight": p["ln2w"][i], h + "ln_2.bias": p["ln2b"][i],
-            h + "mlp.c_fc.weight": p["fcw"][i].T, h + "mlp.c_fc.bias": p["fcb"][i],
+            h + "mlp.c_fc.weight": p["fcw"][i].T,
+            h + "mlp.c_fc.bias": p["fcb"][i],
             h + "mlp.c_proj.weight": p["fcprojw"][i].T,
             h + "mlp.c_proj.bias": p["fcprojb"][i]})
     bad = sorted(set(want) ^ set(st))
@@ -276,7 +278,9 @@ def main():
     ce.add_argument("checkpoint")
     args = ap.parse_args()
     if args.cmd == "eval":
-        print(f"val_loss {val_loss(args.checkpoint, args.shard, args.batch, args.seq or None, args.max_batches):.6f}")
+        loss = val_loss(args.checkpoint, args.shard, args.batch,
+                        args.seq or None, args.max_batches)
+        print(f"val_loss {loss:.6f}")
         return 0
     if args.cmd == "check-export":
         return check_export(args.checkpoint)

@@ -1,0 +1,58 @@
+// ps_bench: benchmarks that measure pserve against a physical limit or a
+// peer in the same run and print ratios. Suites:
+//   --suite=ps      push+pull of a GPT-2 124M gradient set (1 and 2 clients,
+//                   2 servers, loopback) vs raw loopback TCP; AdamW update
+//                   vs memcpy.
+// Single-threaded driver; the PS clients use gRPC's threads.
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "common/cli.h"
+#include "common/logging.h"
+#include "tools/ps_bench_suites.h"
+
+ABSL_FLAG(std::string, suite, "ps", "which benchmark: ps or worker");
+ABSL_FLAG(std::string, server_binary, "",
+          "path of ps_server (default: beside this binary in bazel-bin)");
+ABSL_FLAG(int, rounds, 5, "timed push+pull rounds per client count");
+
+namespace {
+
+std::string DefaultServerBinary() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return "bazel-bin/server/ps_server";
+  std::string self(buf, n);
+  return self.substr(0, self.rfind("/tools/")) + "/server/ps_server";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  pserve::InitCommandLine(argc, argv,
+                          "pserve benchmarks; prints a table and a RESULT line",
+                          {"tools/"});
+  (void)pserve::SetupLogging("bench", 0, "warn");
+  pserve::KeepLargeAllocationsWarm();
+  const std::string suite = absl::GetFlag(FLAGS_suite);
+  if (suite == "ps") {
+    std::string binary = absl::GetFlag(FLAGS_server_binary);
+    if (binary.empty()) binary = DefaultServerBinary();
+    if (access(binary.c_str(), X_OK) != 0) {
+      std::fprintf(stderr,
+                   "ps_bench: no ps_server at %s; build //server:ps_server or "
+                   "pass --server_binary\n",
+                   binary.c_str());
+      return 2;
+    }
+    return pserve::RunPsSuite(binary, absl::GetFlag(FLAGS_rounds));
+  }
+  if (suite == "worker") return pserve::RunWorkerSuite();
+  std::fprintf(stderr, "ps_bench: --suite=%s is unknown: use ps or worker\n",
+               suite.c_str());
+  return 2;
+}

@@ -1,0 +1,15 @@
+// The benchmark suites of ps_bench. Each prints a table and ends with a
+// RESULT line; returns the process exit code. Blocking, single caller.
+#ifndef PSERVE_TOOLS_PS_BENCH_SUITES_H_
+#define PSERVE_TOOLS_PS_BENCH_SUITES_H_
+
+#include <string>
+
+namespace pserve {
+
+int RunPsSuite(const std::string& server_binary, int rounds);
+int RunWorkerSuite();
+
+}  // namespace pserve
+
+#endif  // PSERVE_TOOLS_PS_BENCH_SUITES_H_
