@@ -95,9 +95,4 @@ int RunPsSuite(const std::string& binary, int rounds) {
   return best > 0 ? 0 : 1;
 }
 
-int RunWorkerSuite() {
-  std::fprintf(stderr, "ps_bench: the worker suite is not built yet\n");
-  return 2;
-}
-
 }  // namespace pserve
