@@ -45,6 +45,7 @@ absl::StatusOr<std::unique_ptr<PsClient>> PsClient::Connect(
   const absl::Time deadline = absl::Now() + options.connect_timeout;
   for (int s = 0; s < static_cast<int>(options.servers.size()); ++s) {
     std::vector<std::unique_ptr<ParameterServer::Stub>> stubs;
+    std::vector<std::unique_ptr<grpc::GenericStub>> raw;
     for (int c = 0; c < std::max(1, options.channels_per_server); ++c) {
       auto channel = MakeChannel(options.servers[s], options.max_message_mb, c);
       if (c == 0) {
@@ -52,8 +53,10 @@ absl::StatusOr<std::unique_ptr<PsClient>> PsClient::Connect(
         if (!st.ok()) return st;
       }
       stubs.push_back(ParameterServer::NewStub(channel));
+      raw.push_back(std::make_unique<grpc::GenericStub>(channel));
     }
     client->stubs_.push_back(std::move(stubs));
+    client->raw_stubs_.push_back(std::move(raw));
   }
   return client;
 }
@@ -67,6 +70,11 @@ Caller PsClient::MakeCaller() const {
 
 ParameterServer::Stub* PsClient::Stub(int server, int batch_index) {
   auto& list = stubs_[server];
+  return list[batch_index % list.size()].get();
+}
+
+grpc::GenericStub* PsClient::RawStub(int server, int batch_index) {
+  auto& list = raw_stubs_[server];
   return list[batch_index % list.size()].get();
 }
 

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/model_layout.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "proto/ps.grpc.pb.h"
 
 namespace pserve {
@@ -88,16 +89,20 @@ class PsClient {
 
   int num_servers() const { return static_cast<int>(options_.servers.size()); }
 
- private:
-  struct Batch {  // one RPC's worth of chunks for one server
+  // One RPC's worth of chunks for one server (an implementation detail,
+  // public only so the RPC helpers can name it).
+  struct Batch {
     int server = 0;
     int index = 0;  // spreads a server's batches over its channels
     std::vector<int> chunks;
   };
+
+ private:
   explicit PsClient(const ClientOptions& options);
   Caller MakeCaller() const;
   std::vector<Batch> MakeBatches(const std::vector<int>& tensors) const;
   ParameterServer::Stub* Stub(int server, int batch_index);
+  grpc::GenericStub* RawStub(int server, int batch_index);
   absl::Status RunPushBatches(const std::vector<Batch>& batches,
                               const float* grads, int64_t step);
   absl::StatusOr<int64_t> RunPullBatches(const std::vector<Batch>& batches,
@@ -107,6 +112,9 @@ class PsClient {
   ClientOptions options_;
   // stubs_[server][channel]; created in Connect, immutable afterwards.
   std::vector<std::vector<std::unique_ptr<ParameterServer::Stub>>> stubs_;
+  // raw_stubs_[server][channel]: the same channels, for hand-encoded
+  // Push and Pull (see wire_codec.h).
+  std::vector<std::vector<std::unique_ptr<grpc::GenericStub>>> raw_stubs_;
   std::unique_ptr<ModelLayout> layout_;  // set once by Init
 };
 
