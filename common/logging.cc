@@ -24,8 +24,11 @@ absl::Status SetupLogging(const std::string& role, int id,
 }
 
 void KeepLargeAllocationsWarm() {
-  mallopt(M_MMAP_THRESHOLD, 512 << 20);
+  // 32 MiB is glibc's largest allowed threshold on 64-bit; larger values
+  // are refused and would leave the default (mmap per 4 MiB chunk).
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_TOP_PAD, 64 << 20);
 }
 
 }  // namespace pserve

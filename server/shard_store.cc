@@ -233,6 +233,15 @@ int64_t ShardStore::Read(int i, float* out) const {
 int64_t ShardStore::ReadEncoded(int i, DType dtype, std::string* out) const {
   const Chunk& c = *chunks_[i];
   const size_t n = c.info.numel;
+  if (dtype == FP32) {
+    // append copies once; resize would zero-fill first.
+    out->clear();
+    out->reserve(n * sizeof(float));
+    absl::MutexLock lock(&c.mu);
+    out->append(reinterpret_cast<const char*>(c.param.data()),
+                n * sizeof(float));
+    return c.version;
+  }
   out->resize(n * WireBytesPerElement(dtype));
   absl::MutexLock lock(&c.mu);
   EncodeFloats(c.param.data(), n, dtype, out->data());

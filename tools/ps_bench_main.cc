@@ -3,6 +3,8 @@
 //   --suite=ps      push+pull of a GPT-2 124M gradient set (1 and 2 clients,
 //                   2 servers, loopback) vs raw loopback TCP; AdamW update
 //                   vs memcpy.
+//   --suite=worker  CPU training step tokens/s of pserve's Gpt vs PyTorch
+//                   on the same model, batch, optimizer and thread count.
 // Single-threaded driver; the PS clients use gRPC's threads.
 #include <unistd.h>
 

@@ -89,6 +89,7 @@ void BenchRowOps(Backend* be, int N, int C, int Vp, int reps) {
   float* y = be->Alloc(big);
   float* dx = be->Alloc(big);
   float* w = be->Alloc(C);
+  float* dw = be->Alloc(2 * size_t(C));
   float* stats = be->Alloc(2 * size_t(N));
   float* logits = be->Alloc(nv);
   float* dlogits = be->Alloc(nv);
@@ -96,9 +97,9 @@ void BenchRowOps(Backend* be, int N, int C, int Vp, int reps) {
   FillRandom(x, big, 6);
   FillRandom(logits, nv, 7);
   const double ln_f = BestSeconds(
-      reps, [&] { be->LayerNormForward(y, stats, stats + N, x, w, w, N, C); });
+      reps, [&] { be->LayerNormForward(y, stats, stats + N, x, w, dw, N, C); });
   const double ln_b = BestSeconds(reps, [&] {
-    be->LayerNormBackward(dx, w, w, x, x, w, stats, stats + N, N, C);
+    be->LayerNormBackward(dx, dw, dw + C, y, x, w, stats, stats + N, N, C);
   });
   const double gelu_f = BestSeconds(reps, [&] { be->GeluForward(y, x, big); });
   const double gelu_b =
@@ -111,10 +112,11 @@ void BenchRowOps(Backend* be, int N, int C, int Vp, int reps) {
       "rows N=%d C=%d: layernorm %.3f/%.3f ms, gelu (N,4C) "
       "%.3f/%.3f ms (forward/backward), softmax-CE Vp=%d %.3f ms\n",
       N, C, ln_f * 1e3, ln_b * 1e3, gelu_f * 1e3, gelu_b * 1e3, Vp, ce * 1e3);
-  for (void* p : {static_cast<void*>(x), static_cast<void*>(y),
-                  static_cast<void*>(dx), static_cast<void*>(w),
-                  static_cast<void*>(stats), static_cast<void*>(logits),
-                  static_cast<void*>(dlogits), static_cast<void*>(targets)}) {
+  for (void* p :
+       {static_cast<void*>(x), static_cast<void*>(y), static_cast<void*>(dx),
+        static_cast<void*>(w), static_cast<void*>(dw),
+        static_cast<void*>(stats), static_cast<void*>(logits),
+        static_cast<void*>(dlogits), static_cast<void*>(targets)}) {
     be->Free(p);
   }
 }

@@ -1,0 +1,58 @@
+// Where a worker reports its progress: the --metrics_file JSON-lines log
+// and Prometheus metrics served on --metrics_port (common/metrics.h).
+// Thread-safety: Record* are called from the training thread only; the
+// Prometheus metrics they update are atomics that the HTTP server's threads
+// read concurrently.
+#ifndef PSERVE_WORKER_TRAIN_METRICS_H_
+#define PSERVE_WORKER_TRAIN_METRICS_H_
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/metrics.h"
+
+namespace pserve {
+
+// One training step's timings, in seconds.
+struct StepTiming {
+  double pull_s = 0, compute_s = 0, push_s = 0, total_s = 0;
+};
+
+class TrainMetrics {
+ public:
+  // Opens `metrics_file` for appending (empty: none) and, for port >= 0,
+  // serves /metrics on it. INTERNAL naming the file if it cannot be opened;
+  // UNAVAILABLE if the port cannot be bound. Blocks briefly.
+  static absl::StatusOr<std::unique_ptr<TrainMetrics>> Create(
+      const std::string& metrics_file, int port, int rank);
+  ~TrainMetrics();
+
+  // Every step: updates the Prometheus step, loss and timing metrics.
+  void RecordStep(int64_t step, double loss, const StepTiming& timing,
+                  int64_t tokens);
+  // Every --log_every steps: one {"kind":"train",...} line.
+  void WriteTrain(int64_t step, double loss, double tokens_per_s,
+                  double elapsed_s);
+  // Every evaluation: one {"kind":"val",...} line and the val-loss gauge.
+  void WriteVal(int64_t step, double val_loss);
+
+ private:
+  TrainMetrics(std::FILE* file, int rank);
+  void WriteLine(const std::string& line);
+
+  std::FILE* file_;  // null when no --metrics_file
+  int rank_;
+  MetricsRegistry registry_;
+  MetricsHttpServer http_;
+  Gauge *step_, *loss_, *val_loss_, *tokens_per_s_;
+  Counter* tokens_;
+  Histogram *step_s_, *pull_s_, *compute_s_, *push_s_;
+};
+
+}  // namespace pserve
+
+#endif  // PSERVE_WORKER_TRAIN_METRICS_H_

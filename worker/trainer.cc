@@ -1,0 +1,284 @@
+// The ps_worker training loop. Single-threaded apart from PsClient's
+// threads (see trainer.h).
+#include "worker/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+#include "worker/model/export.h"
+
+namespace pserve {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+}  // namespace
+
+Trainer::Trainer(const WorkerOptions& options, const std::atomic<int>* stop)
+    : options_(options), stop_(stop) {
+  result_.val_loss = kNaN;
+  result_.train_loss = kNaN;
+}
+
+absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
+    const WorkerOptions& options, const std::atomic<int>* stop) {
+  std::unique_ptr<Trainer> t(new Trainer(options, stop));
+  absl::Status s = t->OpenData();
+  if (s.ok()) s = t->CreateModel();
+  if (s.ok()) s = t->ConnectAndDeclare();
+  if (!s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<TrainMetrics>> metrics = TrainMetrics::Create(
+      options.metrics_file, options.metrics_port, options.rank);
+  if (!metrics.ok()) return metrics.status();
+  t->metrics_ = std::move(*metrics);
+  return t;
+}
+
+absl::Status Trainer::OpenData() {
+  const WorkerOptions& o = options_;
+  absl::StatusOr<DataLoader> train =
+      DataLoader::Open(o.data, o.batch_size, o.seq_len, o.rank, o.num_workers,
+                       o.seed, o.config.vocab_size);
+  if (!train.ok()) return train.status();
+  train_.emplace(std::move(*train));
+  if (!o.val_data.empty()) {
+    absl::StatusOr<Evaluator> eval =
+        Evaluator::Open(o.val_data, o.batch_size, o.seq_len,
+                        o.config.vocab_size, o.eval_batches);
+    if (!eval.ok()) return eval.status();
+    eval_.emplace(std::move(*eval));
+  }
+  const size_t n = static_cast<size_t>(o.batch_size) * o.seq_len;
+  inputs_.resize(n);
+  targets_.resize(n);
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::CreateModel() {
+  if (options_.backend == "cuda") {
+    absl::StatusOr<std::unique_ptr<Backend>> cuda =
+        MakeCudaBackend(options_.gpu, options_.tf32);
+    if (!cuda.ok())
+      return absl::FailedPreconditionError(
+          absl::StrCat("--backend=cuda: ", cuda.status().message()));
+    backend_ = std::move(*cuda);
+  } else {
+    backend_ = MakeCpuBackend(options_.threads);
+    host_model_ = true;
+  }
+  absl::StatusOr<std::unique_ptr<Gpt>> model =
+      Gpt::Create(options_.config, backend_.get());
+  if (!model.ok()) return model.status();
+  model_ = std::move(*model);
+  if (!host_model_) host_params_.resize(model_->num_parameters());
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::ConnectAndDeclare() {
+  ClientOptions co;
+  co.servers = options_.servers;
+  co.rank = options_.rank;
+  co.connect_timeout = absl::Seconds(options_.connect_timeout_s);
+  absl::StatusOr<std::unique_ptr<PsClient>> client = PsClient::Connect(co);
+  if (!client.ok()) return client.status();
+  client_ = std::move(*client);
+  InitRequest declaration;
+  for (const TensorSpec& spec : GptParameterSpecs(options_.config))
+    *declaration.add_tensors() = spec;
+  declaration.set_seed(options_.seed);
+  declaration.set_chunk_bytes(options_.chunk_bytes);
+  declaration.set_num_workers(options_.num_workers);
+  declaration.set_mode(options_.mode);
+  absl::Status s = client_->Init(declaration);
+  if (!s.ok()) return s;
+  const ModelLayout& layout = client_->layout();
+  for (int t = 0; t < kNumGptTensors; ++t)
+    if (layout.tensor_offset(t) !=
+        static_cast<int64_t>(model_->tensor_offset(t)))
+      return absl::InternalError("server layout differs from the model's");
+  pusher_ = std::make_unique<GradientPusher>(client_.get(), model_.get(),
+                                             host_model_);
+  return absl::OkStatus();
+}
+
+float* Trainer::HostParams() {
+  return host_model_ ? model_->params() : host_params_.data();
+}
+
+absl::Status Trainer::PullParameters(int64_t step) {
+  const int64_t min_version = options_.mode == "sync" ? step : 0;
+  absl::StatusOr<int64_t> version =
+      client_->Pull(HostParams(), min_version, step);
+  if (!version.ok()) return version.status();
+  if (!host_model_) model_->SetParameters(host_params_.data());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<double> Trainer::OverlappedStep(int64_t step) {
+  train_->NextBatch(inputs_.data(), targets_.data());
+  absl::StatusOr<float> loss = model_->Forward(
+      inputs_.data(), targets_.data(), options_.batch_size, options_.seq_len);
+  if (!loss.ok()) return loss.status();
+  absl::Status s = model_->Backward(pusher_->OverlapCallback(step));
+  if (!s.ok()) return s;
+  return static_cast<double>(*loss);
+}
+
+void Trainer::AccumulateGradient(int micro, float scale) {
+  const size_t n = model_->num_parameters();
+  const float* g = model_->grads();
+  if (!host_model_) {
+    grad_copy_.resize(n);
+    model_->GetGradients(grad_copy_.data());
+    g = grad_copy_.data();
+  }
+  accum_.resize(n);
+  if (micro == 0) {
+    for (size_t i = 0; i < n; ++i) accum_[i] = g[i] * scale;
+  } else {
+    for (size_t i = 0; i < n; ++i) accum_[i] += g[i] * scale;
+  }
+}
+
+void Trainer::ClipGradient() {
+  double sum = 0;
+  for (float g : accum_) sum += static_cast<double>(g) * g;
+  const double norm = std::sqrt(sum);
+  if (options_.grad_clip <= 0 || norm <= options_.grad_clip) return;
+  const float scale = static_cast<float>(options_.grad_clip / norm);
+  for (float& g : accum_) g *= scale;
+}
+
+absl::StatusOr<double> Trainer::AccumulatedStep(int64_t step) {
+  const int k = options_.grad_accum_steps;
+  double loss_sum = 0;
+  for (int micro = 0; micro < k; ++micro) {
+    train_->NextBatch(inputs_.data(), targets_.data());
+    absl::StatusOr<float> loss = model_->Forward(
+        inputs_.data(), targets_.data(), options_.batch_size, options_.seq_len);
+    if (!loss.ok()) return loss.status();
+    absl::Status s = model_->Backward();
+    if (!s.ok()) return s;
+    AccumulateGradient(micro, 1.0f / static_cast<float>(k));
+    loss_sum += *loss;
+  }
+  ClipGradient();
+  pusher_->PushAll(accum_.data(), step);
+  return loss_sum / k;
+}
+
+absl::StatusOr<double> Trainer::TrainStep(int64_t step, StepTiming* timing) {
+  Clock::time_point start = Clock::now();
+  absl::Status s = PullParameters(step);
+  if (!s.ok()) return s;
+  timing->pull_s = SecondsSince(start);
+  if (eval_ && options_.rank == 0 && options_.eval_every > 0 &&
+      step % options_.eval_every == 0) {
+    s = Evaluate(step);
+    if (!s.ok()) return s;
+  }
+  Clock::time_point compute = Clock::now();
+  const bool overlap =
+      options_.grad_accum_steps == 1 && options_.grad_clip == 0;
+  absl::StatusOr<double> loss =
+      overlap ? OverlappedStep(step) : AccumulatedStep(step);
+  timing->compute_s = SecondsSince(compute);
+  Clock::time_point push = Clock::now();
+  s = pusher_->Wait();  // before the gradient buffers change again
+  if (!loss.ok()) return loss.status();
+  if (!s.ok()) return s;
+  timing->push_s = SecondsSince(push);
+  timing->total_s = timing->pull_s + timing->compute_s + timing->push_s;
+  return loss;
+}
+
+absl::Status Trainer::Evaluate(int64_t step) {
+  absl::StatusOr<double> loss = eval_->Evaluate(model_.get());
+  if (!loss.ok()) return loss.status();
+  result_.val_loss = *loss;
+  spdlog::info("step {} val_loss {:.4f} ({} batches)", step, *loss,
+               eval_->num_batches());
+  metrics_->WriteVal(step, *loss);
+  return absl::OkStatus();
+}
+
+void Trainer::LogWindow(int64_t step, const StepTiming& sum) {
+  const double n = static_cast<double>(window_losses_.size());
+  const double loss =
+      std::accumulate(window_losses_.begin(), window_losses_.end(), 0.0) / n;
+  const double tokens =
+      n * options_.batch_size * options_.seq_len * options_.grad_accum_steps;
+  const double tps = sum.total_s > 0 ? tokens / sum.total_s : 0;
+  spdlog::info(
+      "step {} loss {:.4f} tokens/s {:.0f} pull {:.3f}s compute {:.3f}s "
+      "push {:.3f}s (per step)",
+      step, loss, tps, sum.pull_s / n, sum.compute_s / n, sum.push_s / n);
+  metrics_->WriteTrain(step, loss, tps, train_seconds_);
+  result_.train_loss = loss;
+  window_losses_.clear();
+}
+
+absl::Status Trainer::Finish() {
+  absl::Status s = PullParameters(result_.steps);
+  if (!s.ok()) return s;
+  if (eval_) {
+    s = Evaluate(result_.steps);
+    if (!s.ok()) return s;
+  }
+  if (options_.rank != 0 || options_.export_path.empty())
+    return absl::OkStatus();
+  s = ExportModel(options_.export_path, options_.config, HostParams());
+  if (s.ok())
+    spdlog::info("exported {} and {}", options_.export_path,
+                 SafetensorsPathFor(options_.export_path));
+  return s;
+}
+
+absl::StatusOr<TrainResult> Trainer::Run() {
+  StepTiming window;
+  const int64_t tokens_per_step = static_cast<int64_t>(options_.batch_size) *
+                                  options_.seq_len * options_.grad_accum_steps;
+  for (int64_t step = 0; step < options_.steps; ++step) {
+    StepTiming timing;
+    absl::StatusOr<double> loss = TrainStep(step, &timing);
+    if (!loss.ok()) return loss.status();
+    result_.steps = step + 1;
+    train_seconds_ += timing.total_s;
+    window.pull_s += timing.pull_s, window.compute_s += timing.compute_s;
+    window.push_s += timing.push_s, window.total_s += timing.total_s;
+    window_losses_.push_back(*loss);
+    metrics_->RecordStep(step, *loss, timing, tokens_per_step);
+    const bool last = step + 1 == options_.steps;
+    const int sig = stop_ != nullptr ? stop_->load() : 0;
+    if ((step + 1) % options_.log_every == 0 || last || sig != 0) {
+      LogWindow(step, window);
+      window = StepTiming();
+    }
+    if (sig != 0) {
+      spdlog::warn("signal {}: stopping after step {}", sig, step);
+      result_.stop_signal = sig;
+      break;
+    }
+  }
+  result_.tokens_per_s =
+      train_seconds_ > 0 ? result_.steps * tokens_per_step / train_seconds_ : 0;
+  if (result_.stop_signal == 0) {
+    absl::Status s = Finish();
+    if (!s.ok()) return s;
+  }
+  return result_;
+}
+
+}  // namespace pserve
