@@ -39,6 +39,9 @@ ABSL_FLAG(int, metrics_port, -1,
           "port for Prometheus /metrics over HTTP; -1 disables, 0 picks one");
 ABSL_FLAG(std::string, checkpoint_dir, "",
           "directory for Checkpoint requests that name no path");
+ABSL_FLAG(std::string, restore_from, "",
+          "checkpoint file to load when the model is first declared (e.g. "
+          "DIR/server-0.ckpt from an earlier run with the same model)");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn, error or off");
 
@@ -124,6 +127,7 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
   o.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   o.checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir);
   o.log_level = absl::GetFlag(FLAGS_log_level);
+  o.restore_from = absl::GetFlag(FLAGS_restore_from);
   return o;
 }
 

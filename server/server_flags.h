@@ -20,6 +20,7 @@ struct ServerOptions {
   int max_message_mb = 64;
   int metrics_port = -1;
   std::string checkpoint_dir;
+  std::string restore_from;
   std::string log_level;
 };
 

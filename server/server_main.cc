@@ -16,6 +16,7 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/server_flags.h"
+#include "server/server_metrics.h"
 #include "server/service.h"
 #include "spdlog/spdlog.h"
 
@@ -69,6 +70,21 @@ int main(int argc, char** argv) {
 
   pserve::ShardStore store(options->config);
   pserve::ParameterServerService service(&store, options->checkpoint_dir);
+  service.set_restore_path(options->restore_from);
+  pserve::ServerMetrics metrics(&store, &service);
+  if (options->metrics_port >= 0) {
+    absl::StatusOr<int> mport = metrics.Start(options->metrics_port);
+    if (!mport.ok()) {
+      std::fprintf(stderr, "ps_server: --metrics_port=%d: %s\n",
+                   options->metrics_port,
+                   std::string(mport.status().message()).c_str());
+      return 1;
+    }
+    service.set_update_histogram(metrics.update_seconds());
+    if (!options->port_file.empty())
+      WritePortFile(options->port_file + ".metrics", *mport);
+    spdlog::info("Prometheus metrics on :{}/metrics", *mport);
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;
@@ -93,6 +109,7 @@ int main(int argc, char** argv) {
   const int sig = WaitForSignal();
   spdlog::info("signal {}: shutting down", sig);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  metrics.Stop();
   const auto& c = service.counters();
   spdlog::info("served {} pushes, {} pulls, {} updates", c.pushes.load(),
                c.pulls.load(), store.updates_applied());

@@ -79,6 +79,17 @@ grpc::Status ParameterServerService::Init(grpc::ServerContext*,
   if (!s.ok()) return Reject(s);
   absl::StatusOr<InitResponse> r = store_->Init(*req);
   if (!r.ok()) return Reject(r.status());
+  if (!restore_path_.empty()) {
+    absl::MutexLock lock(&restore_mu_);
+    if (!restored_) {
+      absl::Status rs = RestoreCheckpoint(*store_, restore_path_);
+      if (!rs.ok()) return ToGrpc(rs);
+      restored_ = true;
+      spdlog::info("restored chunks from {}", restore_path_);
+      r = store_->Init(*req);  // report the restored versions
+      if (!r.ok()) return ToGrpc(r.status());
+    }
+  }
   *resp = *std::move(r);
   return grpc::Status::OK;
 }
@@ -182,8 +193,11 @@ grpc::Status ParameterServerService::Push(grpc::ServerContext*,
       DecodeFloats(c.data().data(), grad.size(), req->dtype(), grad.data());
       g = grad.data();
     }
+    const absl::Time start = absl::Now();
     absl::StatusOr<bool> applied =
         store_->Push(local[j], req->caller().rank(), req->step(), g);
+    if (update_seconds_ != nullptr)
+      update_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - start));
     if (!applied.ok()) return Reject(applied.status());
     if (!*applied) counters_.duplicate_pushes.fetch_add(1);
     resp->add_accepted(*applied);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/metrics.h"
 #include "proto/ps.grpc.pb.h"
 #include "server/shard_store.h"
 
@@ -38,6 +39,12 @@ class ParameterServerService final : public ParameterServer::Service {
                         StatsResponse* resp) override;
 
   const ServiceCounters& counters() const { return counters_; }
+  // Restore the chunks from `path` right after the model is first declared
+  // (a checkpoint from an earlier run of this server). Set before serving.
+  void set_restore_path(const std::string& path) { restore_path_ = path; }
+  // Optional: observes the seconds spent applying each pushed chunk. Set
+  // before serving; the histogram must outlive the service.
+  void set_update_histogram(Histogram* h) { update_seconds_ = h; }
 
  private:
   grpc::Status Reject(const absl::Status& status);
@@ -48,6 +55,10 @@ class ParameterServerService final : public ParameterServer::Service {
   ShardStore* const store_;
   const std::string checkpoint_dir_;
   ServiceCounters counters_;
+  Histogram* update_seconds_ = nullptr;
+  std::string restore_path_;
+  absl::Mutex restore_mu_;
+  bool restored_ ABSL_GUARDED_BY(restore_mu_) = false;
 };
 
 // Maps absl::Status to grpc::Status with the same code and message.

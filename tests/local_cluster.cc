@@ -107,7 +107,11 @@ absl::StatusOr<LocalCluster> LocalCluster::Start(
         "--bind_address=127.0.0.1", absl::StrCat("--server_id=", s),
         absl::StrCat("--num_servers=", num_servers),
         absl::StrCat("--port_file=", port_files.back())};
-    argv.insert(argv.end(), flags.begin(), flags.end());
+    for (std::string f : flags) {
+      const size_t at = f.find("%ID%");
+      if (at != std::string::npos) f.replace(at, 4, std::to_string(s));
+      argv.push_back(f);
+    }
     pid_t pid = Spawn(argv, c.logs_.back());
     if (pid < 0) return absl::InternalError("cannot start ps_server");
     c.pids_.push_back(pid);

@@ -34,6 +34,7 @@ class LocalCluster {
  public:
   // Starts num_servers servers with the given extra flags (--port,
   // --server_id, --num_servers, --port_file and --bind_address are set here).
+  // "%ID%" in a flag becomes the server's id.
   // server_binary: path of ps_server; empty means the test's runfile.
   static absl::StatusOr<LocalCluster> Start(
       int num_servers, const std::vector<std::string>& flags,

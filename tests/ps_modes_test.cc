@@ -180,3 +180,48 @@ TEST_CASE("a retried sync push is applied once") {
 
 }  // namespace
 }  // namespace pserve
+
+namespace pserve {
+namespace {
+
+TEST_CASE("Checkpoint then --restore_from resumes the same state") {
+  const std::string dir = TestTempDir();
+  InitRequest model = SmallModel(1, "sync");
+  std::vector<float> trained;
+  {
+    auto cluster = LocalCluster::Start(2, {"--num_workers=1"});
+    REQUIRE(cluster.ok());
+    auto client = MakeClient(*cluster, 0, model);
+    trained.resize(client->layout().total_params());
+    for (int t = 0; t < 2; ++t) {
+      REQUIRE(client->Pull(trained.data(), t, t).ok());
+      REQUIRE(client->Push(KnownGrads(0, t, trained.size()).data(), t).ok());
+    }
+    REQUIRE(client->Pull(trained.data(), 2, 2).ok());
+    auto written = client->Checkpoint(dir);
+    INFO(written.status().ToString());
+    REQUIRE(written.ok());
+    REQUIRE((*written)[1].bytes() > 0);
+  }
+  auto cluster = LocalCluster::Start(
+      2, {"--num_workers=1", "--restore_from=" + dir + "/server-%ID%.ckpt"});
+  REQUIRE(cluster.ok());
+  auto client = MakeClient(*cluster, 0, model);
+  std::vector<float> got(trained.size());
+  REQUIRE(client->Pull(got.data(), 2, 2).value() == 2);
+  REQUIRE(got == trained);
+  // A server handed another server's file refuses it.
+  auto wrong = LocalCluster::Start(
+      2, {"--num_workers=1", "--restore_from=" + dir + "/server-0.ckpt"});
+  REQUIRE(wrong.ok());
+  ClientOptions o;
+  o.servers = wrong->addresses();
+  auto other = PsClient::Connect(o);
+  REQUIRE(other.ok());
+  absl::Status s = (*other)->Init(model);
+  REQUIRE(absl::IsFailedPrecondition(s));
+  REQUIRE(s.message().find("server 0") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace pserve

@@ -1,0 +1,87 @@
+// Server metrics: registry layout and the periodic refresh.
+#include "server/server_metrics.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+
+namespace pserve {
+namespace {
+
+// Adds the growth of an atomic since the last refresh to a counter.
+void Bump(Counter* c, const std::atomic<int64_t>& now,
+          std::atomic<int64_t>& last, double scale = 1.0) {
+  const int64_t v = now.load();
+  c->Increment((v - last.load()) * scale);
+  last.store(v);
+}
+
+}  // namespace
+
+ServerMetrics::ServerMetrics(const ShardStore* store,
+                             const ParameterServerService* service)
+    : store_(store),
+      service_(service),
+      registry_({{"role", "server"},
+                 {"id", absl::StrCat(store->config().server_id)}}) {
+  pushes_ = registry_.AddCounter("pserve_pushes_total", "Push RPCs served");
+  pulls_ = registry_.AddCounter("pserve_pulls_total", "Pull RPCs served");
+  bytes_in_ = registry_.AddCounter("pserve_push_bytes_total",
+                                   "gradient payload bytes received");
+  bytes_out_ = registry_.AddCounter("pserve_pull_bytes_total",
+                                    "parameter payload bytes sent");
+  updates_ = registry_.AddCounter("pserve_updates_applied_total",
+                                  "optimizer updates applied to chunks");
+  rejected_ = registry_.AddCounter("pserve_rejected_requests_total",
+                                   "requests refused as malformed");
+  duplicates_ = registry_.AddCounter("pserve_duplicate_pushes_total",
+                                     "retried pushes ignored");
+  sync_wait_ = registry_.AddCounter("pserve_sync_wait_seconds_total",
+                                    "time pulls waited for versions/clocks");
+  min_version_ = registry_.AddGauge("pserve_min_version",
+                                    "smallest chunk version on this server");
+  max_version_ = registry_.AddGauge("pserve_max_version",
+                                    "largest chunk version on this server");
+  params_ = registry_.AddGauge("pserve_parameters", "parameters held here");
+  update_seconds_ = registry_.AddHistogram(
+      "pserve_update_seconds", "time to apply one pushed chunk",
+      Histogram::ExponentialBuckets(1e-5, 4, 10));
+}
+
+ServerMetrics::~ServerMetrics() { Stop(); }
+
+absl::StatusOr<int> ServerMetrics::Start(int port) {
+  http_ = std::make_unique<MetricsHttpServer>(&registry_);
+  absl::StatusOr<int> bound = http_->Start(port);
+  if (!bound.ok()) return bound;
+  refresher_ = std::thread([this] {
+    while (!stop_.WaitForNotificationWithTimeout(absl::Milliseconds(500)))
+      Refresh();
+  });
+  return bound;
+}
+
+void ServerMetrics::Stop() {
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  if (refresher_.joinable()) refresher_.join();
+  if (http_ != nullptr) http_->Stop();
+}
+
+void ServerMetrics::Refresh() {
+  const ServiceCounters& c = service_->counters();
+  Bump(pushes_, c.pushes, last_.pushes);
+  Bump(pulls_, c.pulls, last_.pulls);
+  Bump(bytes_in_, c.bytes_in, last_.bytes_in);
+  Bump(bytes_out_, c.bytes_out, last_.bytes_out);
+  Bump(rejected_, c.rejected, last_.rejected);
+  Bump(duplicates_, c.duplicate_pushes, last_.duplicate_pushes);
+  Bump(sync_wait_, c.sync_wait_us, last_.sync_wait_us, 1e-6);
+  const int64_t updates = store_->updates_applied();
+  updates_->Increment(updates - last_updates_);
+  last_updates_ = updates;
+  auto [lo, hi] = store_->VersionRange();
+  min_version_->Set(lo);
+  max_version_->Set(hi);
+  params_->Set(store_->initialized() ? store_->num_params() : 0);
+}
+
+}  // namespace pserve
