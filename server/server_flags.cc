@@ -138,6 +138,7 @@ void ConfigureServerBuilder(const ServerOptions& options,
   builder.SetMaxSendMessageSize(max_bytes);
   builder.AddChannelArgument("grpc.http2.lookahead_bytes", 64 << 20);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, 16 << 20);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 1024);
 }
 

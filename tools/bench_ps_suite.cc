@@ -6,11 +6,14 @@
 #include <future>
 #include <thread>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "tests/local_cluster.h"
 #include "tools/bench_common.h"
 #include "tools/ps_bench_suites.h"
 #include "worker/client/ps_client.h"
+
+ABSL_FLAG(int, channels, 2, "--suite=ps: HTTP/2 connections per server per client");
 
 namespace pserve {
 namespace {
@@ -41,7 +44,7 @@ double MeasurePushPull(const std::string& binary, int clients, int rounds) {
     ClientOptions o;
     o.servers = cluster->addresses();
     o.rank = c;
-    o.channels_per_server = 2;
+    o.channels_per_server = absl::GetFlag(FLAGS_channels);
     auto client = PsClient::Connect(o);
     if (!client.ok() || !(*client)->Init(BenchModel(clients)).ok()) return 0;
     conns.push_back(*std::move(client));

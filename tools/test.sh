@@ -30,7 +30,7 @@ fi
 
 # CUDA targets compile wherever nvcc is present, GPU or not.
 if command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; then
-  if bazel build --config=cuda //kernels/... >"$log" 2>&1; then
+  if bazel build --config=cuda //kernels/... //worker:ps_worker >"$log" 2>&1; then
     echo "cuda build: PASSED"
     passed=$((passed + 1))
   else

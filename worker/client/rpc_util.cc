@@ -16,6 +16,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
   args.SetMaxSendMessageSize(max_message_mb << 20);
   args.SetInt("grpc.http2.lookahead_bytes", 64 << 20);
   args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, 16 << 20);
   // A distinct argument keeps gRPC from sharing one subchannel (and one TCP
   // connection) between our channels.
   args.SetInt("pserve.channel_index", index);
