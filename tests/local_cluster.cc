@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -75,19 +76,28 @@ std::string TestTempDir() {
   return dir;
 }
 
-ProcessResult RunProcess(const std::vector<std::string>& argv, int timeout_s) {
-  static int counter = 0;
-  const std::string log = absl::StrCat(TestTempDir(), "/run-", counter++, ".log");
+Started StartProcess(const std::vector<std::string>& argv,
+                     const std::string& log) {
+  return Started{Spawn(argv, log), log};
+}
+
+ProcessResult WaitProcess(const Started& p, int timeout_s) {
   ProcessResult r;
-  pid_t pid = Spawn(argv, log);
-  if (pid < 0) return r;
-  r.exit_code = WaitExit(pid, std::chrono::seconds(timeout_s));
+  if (p.pid < 0) return r;
+  r.exit_code = WaitExit(p.pid, std::chrono::seconds(timeout_s));
   if (r.exit_code == -1) {
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
+    kill(p.pid, SIGKILL);
+    waitpid(p.pid, nullptr, 0);
   }
-  r.output = ReadFile(log);
+  r.output = ReadFile(p.log);
   return r;
+}
+
+ProcessResult RunProcess(const std::vector<std::string>& argv, int timeout_s) {
+  static std::atomic<int> counter{0};
+  const std::string log =
+      absl::StrCat(TestTempDir(), "/run-", counter.fetch_add(1), ".log");
+  return WaitProcess(StartProcess(argv, log), timeout_s);
 }
 
 absl::StatusOr<LocalCluster> LocalCluster::Start(

@@ -26,7 +26,18 @@ struct ProcessResult {
   std::string output;  // stdout and stderr together
 };
 
+// A process started with its stdout and stderr in a log file.
+struct Started {
+  pid_t pid = -1;
+  std::string log;
+};
+Started StartProcess(const std::vector<std::string>& argv,
+                     const std::string& log);
+// Waits up to timeout_s for the process (then SIGKILLs it: exit code -1).
+ProcessResult WaitProcess(const Started& p, int timeout_s);
+
 // Runs a command to completion (at most `timeout_s` seconds, then killed).
+// Thread-safe.
 ProcessResult RunProcess(const std::vector<std::string>& argv,
                          int timeout_s = 120);
 

@@ -73,48 +73,6 @@ std::string PrepareCorpus(const std::string& dir) {
   return data;
 }
 
-Started StartProcess(const std::vector<std::string>& argv,
-                     const std::string& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  std::vector<char*> args;
-  for (const std::string& a : argv)
-    args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  Started p;
-  p.log = log;
-  if (posix_spawn(&p.pid, args[0], &actions, nullptr, args.data(), environ) !=
-      0)
-    p.pid = -1;
-  posix_spawn_file_actions_destroy(&actions);
-  return p;
-}
-
-ProcessResult WaitProcess(const Started& p, int timeout_s) {
-  ProcessResult r;
-  if (p.pid < 0) return r;
-  const auto end =
-      std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
-  while (true) {
-    int status = 0;
-    if (waitpid(p.pid, &status, WNOHANG) == p.pid) {
-      r.exit_code =
-          WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      break;
-    }
-    if (std::chrono::steady_clock::now() > end) {
-      kill(p.pid, SIGKILL);
-      waitpid(p.pid, nullptr, 0);
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  r.output = ReadAll(p.log);
-  return r;
-}
 
 std::vector<ProcessResult> RunConcurrently(
     const std::vector<std::vector<std::string>>& argvs, int timeout_s) {

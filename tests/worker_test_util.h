@@ -20,16 +20,6 @@ namespace pserve {
 // val.bin and tokenizer.bin. Fails the test (REQUIRE) if ps_prepare fails.
 std::string PrepareCorpus(const std::string& dir);
 
-// A process started with its stdout and stderr in a log file.
-struct Started {
-  pid_t pid = -1;
-  std::string log;
-};
-Started StartProcess(const std::vector<std::string>& argv,
-                     const std::string& log);
-// Waits up to timeout_s for the process (then SIGKILLs it, exit code -1).
-ProcessResult WaitProcess(const Started& p, int timeout_s);
-
 // Runs the given commands concurrently and waits for all of them.
 std::vector<ProcessResult> RunConcurrently(
     const std::vector<std::vector<std::string>>& argvs, int timeout_s);

@@ -12,18 +12,10 @@
 #include <cstring>
 
 #include "common/optimizer.h"
+#include "worker/model/gpt_config.h"
 
 namespace pserve {
 namespace {
-
-TensorSpec Spec(const std::string& name, std::vector<int64_t> shape) {
-  TensorSpec t;
-  t.set_name(name);
-  for (int64_t d : shape) t.add_shape(d);
-  t.mutable_init()->set_kind(InitRule::NORMAL);
-  t.mutable_init()->set_std(0.02f);
-  return t;
-}
 
 void ReadAll(int fd, size_t bytes) {
   std::vector<char> buf(1 << 20);
@@ -37,15 +29,7 @@ void ReadAll(int fd, size_t bytes) {
 }  // namespace
 
 std::vector<TensorSpec> Gpt2SmallTensors() {
-  const int64_t Vp = 50304, C = 768, L = 12, T = 1024;
-  return {Spec("wte", {Vp, C}),           Spec("wpe", {T, C}),
-          Spec("ln1w", {L, C}),           Spec("ln1b", {L, C}),
-          Spec("qkvw", {L, 3 * C, C}),    Spec("qkvb", {L, 3 * C}),
-          Spec("attprojw", {L, C, C}),    Spec("attprojb", {L, C}),
-          Spec("ln2w", {L, C}),           Spec("ln2b", {L, C}),
-          Spec("fcw", {L, 4 * C, C}),     Spec("fcb", {L, 4 * C}),
-          Spec("fcprojw", {L, C, 4 * C}), Spec("fcprojb", {L, C}),
-          Spec("lnfw", {C}),              Spec("lnfb", {C})};
+  return GptParameterSpecs(*GptPreset("gpt2-124m"));
 }
 
 void PrintTable(const std::vector<BenchRow>& rows) {
