@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
 #include "absl/strings/str_format.h"
 
 namespace pserve {
@@ -66,6 +67,7 @@ absl::StatusOr<std::unique_ptr<TrainMetrics>> TrainMetrics::Create(
   if (port >= 0) {
     absl::StatusOr<int> bound = m->http_.Start(port);
     if (!bound.ok()) return bound.status();
+    spdlog::info("Prometheus metrics on :{}/metrics", *bound);
   }
   return m;
 }
