@@ -1,6 +1,7 @@
 // Overlapped gradient pushes. Not thread-safe (see grad_pusher.h).
 #include "worker/grad_pusher.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace pserve {
@@ -9,30 +10,44 @@ GradientPusher::GradientPusher(PsClient* client, Gpt* model,
                                bool host_gradients)
     : client_(client), model_(model), host_gradients_(host_gradients) {
   if (!host_gradients_) staging_.resize(model_->num_parameters());
+  BuildSchedule();
 }
 
-void GradientPusher::PushGroup(const std::vector<int>& tensors, int64_t step) {
+void GradientPusher::BuildSchedule() {
+  const int L = model_->config().num_layers;
+  const ModelLayout& layout = client_->layout();
+  ready_at_.assign(L + 1, {});
+  for (int ci = 0; ci < static_cast<int>(layout.chunks().size()); ++ci) {
+    const ChunkInfo& c = layout.chunks()[ci];
+    int layer;  // the callback after which this chunk is final
+    if (c.tensor == kWte || c.tensor == kWpe) {
+      layer = -1;
+    } else if (c.tensor == kLnfw || c.tensor == kLnfb) {
+      layer = L - 1;
+    } else {
+      const int64_t per_layer = layout.tensor_numel(c.tensor) / L;
+      layer = static_cast<int>(c.offset / per_layer);  // lowest layer covered
+    }
+    ready_at_[layer + 1].push_back(ci);
+  }
+}
+
+void GradientPusher::PushChunks(const std::vector<int>& chunks, int64_t step) {
+  if (chunks.empty()) return;
   const float* source = model_->grads();
   if (!host_gradients_) {
-    for (int t : tensors)
-      model_->backend()->CopyToHost(staging_.data() + model_->tensor_offset(t),
-                                    model_->grad(t), model_->tensor_size(t));
+    for (int ci : chunks) {
+      const ChunkInfo& c = client_->layout().chunks()[ci];
+      model_->backend()->CopyToHost(staging_.data() + c.flat_offset,
+                                    model_->grads() + c.flat_offset, c.numel);
+    }
     source = staging_.data();
   }
-  pending_.push_back(client_->PushAsync(source, step, tensors));
+  pending_.push_back(client_->PushChunksAsync(source, step, chunks));
 }
 
 Gpt::LayerCallback GradientPusher::OverlapCallback(int64_t step) {
-  const int last_layer = model_->config().num_layers - 1;
-  return [this, step, last_layer](int layer) {
-    if (layer == last_layer) PushGroup({kLnfw, kLnfb}, step);
-    if (layer == 0) {
-      std::vector<int> stacked;
-      for (int t = kLn1w; t <= kFcprojb; ++t) stacked.push_back(t);
-      PushGroup(stacked, step);
-    }
-    if (layer == -1) PushGroup({kWte, kWpe}, step);
-  };
+  return [this, step](int layer) { PushChunks(ready_at_[layer + 1], step); };
 }
 
 void GradientPusher::PushAll(const float* grads, int64_t step) {

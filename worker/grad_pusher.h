@@ -1,13 +1,10 @@
 // Pushes a worker's gradient to the parameter servers, either overlapped
-// with the backward pass (a Gpt::LayerCallback that pushes each group of
-// tensors as soon as its gradient is final) or all at once from a host
-// buffer. PsClient pushes whole tensors, and per-layer tensors are stacked
-// over layers, so the overlapped groups are:
-//   after layer L-1's callback: lnfw, lnfb (final before the first layer's
-//     backward starts);
-//   after layer 0's callback:   the twelve stacked per-layer tensors;
-//   after the -1 callback:      wte, wpe (the encoder backward adds to them).
-// The groups' pushes run concurrently with each other and with the rest of
+// with the backward pass or all at once from a host buffer. Overlap works
+// per chunk (common/model_layout.h): backward runs layers L-1 .. 0, and a
+// chunk of a stacked (L, ...) tensor is final once the lowest layer it
+// covers is done, so at layer l's callback every chunk whose lowest layer
+// is l is pushed while backward goes on with layer l-1. lnfw/lnfb go at
+// the first callback and wte/wpe at the last (-1), after the encoder's
 // backward. Thread-safety: not thread-safe; use from the training thread.
 // The pushes themselves run on PsClient's threads.
 #ifndef PSERVE_WORKER_GRAD_PUSHER_H_
@@ -27,11 +24,11 @@ class GradientPusher {
  public:
   // `client` (after Init) and `model` are borrowed and must outlive this.
   // With host_gradients (CPU backend) pushes read model->grads() directly;
-  // otherwise each group is first copied to a host staging buffer.
+  // otherwise each chunk is first copied to a host staging buffer.
   GradientPusher(PsClient* client, Gpt* model, bool host_gradients);
 
-  // A callback for Gpt::Backward that pushes the gradient groups of `step`
-  // as they become final. Call Wait() before the model's gradients change.
+  // A callback for Gpt::Backward that pushes the chunks of `step` as they
+  // become final. Call Wait() before the model's gradients change.
   Gpt::LayerCallback OverlapCallback(int64_t step);
 
   // Starts pushing all of `grads` (host, flat, total_params floats) for
@@ -42,12 +39,17 @@ class GradientPusher {
   // error (the server's code and message). Blocks.
   absl::Status Wait();
 
+  // The chunks pushed at each callback: index layer + 1 (so -1 -> 0).
+  const std::vector<std::vector<int>>& schedule() const { return ready_at_; }
+
  private:
-  void PushGroup(const std::vector<int>& tensors, int64_t step);
+  void BuildSchedule();
+  void PushChunks(const std::vector<int>& chunks, int64_t step);
 
   PsClient* client_;
   Gpt* model_;
   bool host_gradients_;
+  std::vector<std::vector<int>> ready_at_;  // [layer + 1] -> chunk indices
   std::vector<float> staging_;  // host copy of the gradient (non-host models)
   std::vector<std::future<absl::Status>> pending_;
 };

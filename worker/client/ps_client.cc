@@ -104,13 +104,14 @@ absl::Status PsClient::Init(const InitRequest& declaration) {
 
 std::vector<PsClient::Batch> PsClient::MakeBatches(
     const std::vector<int>& tensors) const {
-  std::vector<int> chunks;
-  if (tensors.empty()) {
-    chunks.resize(layout_->chunks().size());
-    for (size_t i = 0; i < chunks.size(); ++i) chunks[i] = static_cast<int>(i);
-  } else {
-    chunks = layout_->ChunksOfTensors(tensors);
-  }
+  if (!tensors.empty()) return BatchChunks(layout_->ChunksOfTensors(tensors));
+  std::vector<int> chunks(layout_->chunks().size());
+  for (size_t i = 0; i < chunks.size(); ++i) chunks[i] = static_cast<int>(i);
+  return BatchChunks(chunks);
+}
+
+std::vector<PsClient::Batch> PsClient::BatchChunks(
+    const std::vector<int>& chunks) const {
   std::vector<Batch> batches;
   std::vector<int> open(num_servers(), -1);  // server -> open batch
   std::vector<int64_t> open_bytes(num_servers(), 0);
@@ -143,6 +144,23 @@ absl::Status PsClient::Push(const float* grads, int64_t step,
   if (layout_ == nullptr)
     return absl::FailedPreconditionError("Push before Init");
   return RunPushBatches(MakeBatches(tensors), grads, step);
+}
+
+absl::Status PsClient::PushChunks(const float* grads, int64_t step,
+                                  const std::vector<int>& chunks) {
+  if (layout_ == nullptr)
+    return absl::FailedPreconditionError("Push before Init");
+  for (int ci : chunks)
+    if (ci < 0 || ci >= static_cast<int>(layout_->chunks().size()))
+      return absl::InvalidArgumentError(absl::StrCat("no chunk ", ci));
+  return RunPushBatches(BatchChunks(chunks), grads, step);
+}
+
+std::future<absl::Status> PsClient::PushChunksAsync(const float* grads,
+                                                    int64_t step,
+                                                    std::vector<int> chunks) {
+  return std::async(std::launch::async,
+                    [=] { return PushChunks(grads, step, chunks); });
 }
 
 std::future<absl::StatusOr<int64_t>> PsClient::PullAsync(

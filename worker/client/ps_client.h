@@ -71,6 +71,12 @@ class PsClient {
   absl::Status Push(const float* grads, int64_t step,
                     const std::vector<int>& tensors = {});
 
+  // Pushes only the given chunks (indices into layout().chunks()), e.g.
+  // the chunks of stacked per-layer tensors whose layers backward has
+  // finished. Same contract as Push.
+  absl::Status PushChunks(const float* grads, int64_t step,
+                          const std::vector<int>& chunks);
+
   // Non-blocking variants: the buffers must stay valid until the future is
   // ready.
   std::future<absl::StatusOr<int64_t>> PullAsync(float* params,
@@ -79,6 +85,8 @@ class PsClient {
                                                  std::vector<int> tensors = {});
   std::future<absl::Status> PushAsync(const float* grads, int64_t step,
                                       std::vector<int> tensors = {});
+  std::future<absl::Status> PushChunksAsync(const float* grads, int64_t step,
+                                            std::vector<int> chunks);
 
   // Per-server statistics, in server order. Blocks.
   absl::StatusOr<std::vector<StatsResponse>> GetStats();
@@ -101,6 +109,7 @@ class PsClient {
   explicit PsClient(const ClientOptions& options);
   Caller MakeCaller() const;
   std::vector<Batch> MakeBatches(const std::vector<int>& tensors) const;
+  std::vector<Batch> BatchChunks(const std::vector<int>& chunks) const;
   ParameterServer::Stub* Stub(int server, int batch_index);
   grpc::GenericStub* RawStub(int server, int batch_index);
   absl::Status RunPushBatches(const std::vector<Batch>& batches,
