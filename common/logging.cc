@@ -18,8 +18,8 @@ absl::Status SetupLogging(const std::string& role, int id,
         " is not a level: use trace, debug, info, warn, error or off"));
   }
   spdlog::set_level(lvl);
-  spdlog::set_pattern(absl::StrCat("%Y-%m-%d %H:%M:%S.%e [", role, " ", id,
-                                   "] [%l] %v"));
+  spdlog::set_pattern(
+      absl::StrCat("%Y-%m-%d %H:%M:%S.%e [", role, " ", id, "] [%l] %v"));
   return absl::OkStatus();
 }
 

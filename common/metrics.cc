@@ -3,6 +3,7 @@
 #include "common/metrics.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <charconv>
@@ -12,8 +13,6 @@
 #include <cstdlib>
 #include <limits>
 #include <set>
-
-#include <sys/socket.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -100,9 +99,9 @@ std::string FormatValue(double v) {
   char buf[64];
   // Whole numbers below 2^53 (counts, bytes) print as plain integers.
   const bool whole = std::fabs(v) < 9007199254740992.0 && v == std::trunc(v);
-  auto result = whole ? std::to_chars(buf, buf + sizeof(buf), v,
-                                      std::chars_format::fixed)
-                      : std::to_chars(buf, buf + sizeof(buf), v);
+  auto result =
+      whole ? std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed)
+            : std::to_chars(buf, buf + sizeof(buf), v);
   return std::string(buf, result.ptr);
 }
 
@@ -358,11 +357,11 @@ absl::StatusOr<int> MetricsHttpServer::Start(int port,
   server->set_read_timeout(5, 0);
   server->set_write_timeout(5, 0);
   const MetricsRegistry* registry = registry_;
-  server->Get("/metrics", [registry](const httplib::Request&,
-                                     httplib::Response& res) {
-    res.set_content(registry->RenderPrometheusText(),
-                    "text/plain; version=0.0.4; charset=utf-8");
-  });
+  server->Get("/metrics",
+              [registry](const httplib::Request&, httplib::Response& res) {
+                res.set_content(registry->RenderPrometheusText(),
+                                "text/plain; version=0.0.4; charset=utf-8");
+              });
   server->Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("<a href=\"/metrics\">/metrics</a>\n", "text/html");
   });

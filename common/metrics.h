@@ -80,8 +80,9 @@ class Histogram {
   void Observe(double value);
 
   struct Snapshot {
-    std::vector<double> bounds;            // upper bounds, without +Inf
-    std::vector<uint64_t> cumulative;      // bounds.size() + 1 entries; last = count
+    std::vector<double> bounds;  // upper bounds, without +Inf
+    std::vector<uint64_t>
+        cumulative;  // bounds.size() + 1 entries; last = count
     uint64_t count = 0;
     double sum = 0.0;
   };

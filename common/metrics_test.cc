@@ -40,8 +40,8 @@ TEST_CASE("counter and gauge render in text format 0.0.4") {
 
 TEST_CASE("histogram renders cumulative buckets, sum and count") {
   MetricsRegistry registry;
-  Histogram* h = registry.AddHistogram("rpc_seconds", "RPC latency.",
-                                       {0.005, 0.1, 1});
+  Histogram* h =
+      registry.AddHistogram("rpc_seconds", "RPC latency.", {0.005, 0.1, 1});
   h->Observe(0.5);
   h->Observe(0.1);  // on a bound: counted in le="0.1"
   h->Observe(0.001);
@@ -60,11 +60,13 @@ TEST_CASE("histogram renders cumulative buckets, sum and count") {
 }
 
 TEST_CASE("constant labels appear on every sample, escaped") {
-  MetricsRegistry registry({{"role", "server"}, {"id", "0"}, {"note", "a\"b\\c\nd"}});
+  MetricsRegistry registry(
+      {{"role", "server"}, {"id", "0"}, {"note", "a\"b\\c\nd"}});
   registry.AddCounter("bytes_total", "Bytes\nmoved \\ total.")->Increment(1e12);
   registry.AddHistogram("h", "H.", {1})->Observe(2);
   const std::string text = registry.RenderPrometheusText();
-  const std::string labels = "role=\"server\",id=\"0\",note=\"a\\\"b\\\\c\\nd\"";
+  const std::string labels =
+      "role=\"server\",id=\"0\",note=\"a\\\"b\\\\c\\nd\"";
   CHECK(Contains(text, "# HELP bytes_total Bytes\\nmoved \\\\ total.\n"));
   CHECK(Contains(text, "bytes_total{" + labels + "} 1000000000000\n"));
   CHECK(Contains(text, "h_bucket{" + labels + ",le=\"1\"} 0\n"));
@@ -140,16 +142,16 @@ TEST_CASE("HTTP /metrics on loopback serves values that move") {
   REQUIRE(res);
   CHECK(res->status == 200);
   CHECK(Contains(res->get_header_value("Content-Type"), "version=0.0.4"));
-  CHECK(Contains(res->body,
-                 "worker_steps_total{role=\"worker\",id=\"3\"} 0\n"));
+  CHECK(
+      Contains(res->body, "worker_steps_total{role=\"worker\",id=\"3\"} 0\n"));
 
   steps->Increment(5);
   h->Observe(0.05);
   res = client.Get("/metrics");
   REQUIRE(res);
   CHECK(res->status == 200);
-  CHECK(Contains(res->body,
-                 "worker_steps_total{role=\"worker\",id=\"3\"} 5\n"));
+  CHECK(
+      Contains(res->body, "worker_steps_total{role=\"worker\",id=\"3\"} 5\n"));
   CHECK(Contains(res->body,
                  "worker_step_seconds_bucket{role=\"worker\",id=\"3\","
                  "le=\"0.1\"} 1\n"));
@@ -181,7 +183,8 @@ TEST_CASE("HTTP /metrics on loopback serves values that move") {
   httplib::Client again("127.0.0.1", *port);
   res = again.Get("/metrics");
   REQUIRE(res);
-  CHECK(Contains(res->body, "worker_steps_total{role=\"worker\",id=\"3\"} 5\n"));
+  CHECK(
+      Contains(res->body, "worker_steps_total{role=\"worker\",id=\"3\"} 5\n"));
 }
 
 TEST_CASE("Stop right after Start does not hang") {

@@ -37,8 +37,8 @@ void AssignServers(std::vector<ChunkInfo>& chunks, int num_servers) {
   });
   std::vector<int64_t> load(num_servers, 0);
   for (int c : order) {
-    int best = static_cast<int>(
-        std::min_element(load.begin(), load.end()) - load.begin());
+    int best = static_cast<int>(std::min_element(load.begin(), load.end()) -
+                                load.begin());
     chunks[c].server = best;
     load[best] += chunks[c].numel;
   }
@@ -147,8 +147,8 @@ float InitValue(uint64_t seed, const std::string& name, int64_t index,
   return v;
 }
 
-void FillInit(uint64_t seed, const std::string& name, int64_t first,
-              int64_t n, const InitRule& rule, float* out) {
+void FillInit(uint64_t seed, const std::string& name, int64_t first, int64_t n,
+              const InitRule& rule, float* out) {
   if (rule.kind() != InitRule::NORMAL) {
     std::fill(out, out + n, rule.kind() == InitRule::ONES ? 1.0f : 0.0f);
     return;
@@ -177,8 +177,7 @@ std::string DescribeDeclarationDifference(const InitRequest& a,
                                           const InitRequest& b) {
   if (a.tensors_size() != b.tensors_size())
     return absl::StrCat("the model has ", a.tensors_size(),
-                        " tensors but this declaration has ",
-                        b.tensors_size());
+                        " tensors but this declaration has ", b.tensors_size());
   for (int i = 0; i < a.tensors_size(); ++i) {
     const TensorSpec &x = a.tensors(i), &y = b.tensors(i);
     if (x.name() != y.name())
@@ -186,8 +185,8 @@ std::string DescribeDeclarationDifference(const InitRequest& a,
                           "' in the model but '", y.name(), "' here");
     if (ShapeString(x) != ShapeString(y))
       return absl::StrCat("tensor ", i, " '", x.name(), "' has shape ",
-                          ShapeString(x), " in the model but ",
-                          ShapeString(y), " here");
+                          ShapeString(x), " in the model but ", ShapeString(y),
+                          " here");
     if (InitString(x.init()) != InitString(y.init()))
       return absl::StrCat("tensor ", i, " '", x.name(), "' is initialised ",
                           InitString(x.init()), " in the model but ",

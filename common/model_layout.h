@@ -18,10 +18,10 @@ namespace pserve {
 // A contiguous piece of one tensor. key = (tensor index << 32) | chunk index.
 struct ChunkInfo {
   uint64_t key = 0;
-  int tensor = 0;       // index into the tensor list
-  int64_t offset = 0;   // first element within the tensor
-  int64_t numel = 0;    // elements in this chunk
-  int server = 0;       // owning server in [0, num_servers)
+  int tensor = 0;           // index into the tensor list
+  int64_t offset = 0;       // first element within the tensor
+  int64_t numel = 0;        // elements in this chunk
+  int server = 0;           // owning server in [0, num_servers)
   int64_t flat_offset = 0;  // first element in the flat, tensor-ordered buffer
 };
 
@@ -72,8 +72,8 @@ float InitValue(uint64_t seed, const std::string& name, int64_t index,
                 const InitRule& rule);
 
 // Fills out (n) with elements [first, first + n) of tensor `name`.
-void FillInit(uint64_t seed, const std::string& name, int64_t first,
-              int64_t n, const InitRule& rule, float* out);
+void FillInit(uint64_t seed, const std::string& name, int64_t first, int64_t n,
+              const InitRule& rule, float* out);
 
 // A stable 64-bit fingerprint of a model declaration (tensors, seed, chunk
 // size, server and worker counts, mode); the caller field is ignored.

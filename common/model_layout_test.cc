@@ -22,14 +22,22 @@ TensorSpec Spec(const std::string& name, std::vector<int64_t> shape) {
 // GPT-2 124M in llm.c's order: V=50257 padded to 50304, C=768, L=12, T=1024.
 std::vector<TensorSpec> Gpt2Small() {
   const int64_t Vp = 50304, C = 768, L = 12, T = 1024;
-  return {Spec("wte", {Vp, C}),           Spec("wpe", {T, C}),
-          Spec("ln1w", {L, C}),           Spec("ln1b", {L, C}),
-          Spec("qkvw", {L, 3 * C, C}),    Spec("qkvb", {L, 3 * C}),
-          Spec("attprojw", {L, C, C}),    Spec("attprojb", {L, C}),
-          Spec("ln2w", {L, C}),           Spec("ln2b", {L, C}),
-          Spec("fcw", {L, 4 * C, C}),     Spec("fcb", {L, 4 * C}),
-          Spec("fcprojw", {L, C, 4 * C}), Spec("fcprojb", {L, C}),
-          Spec("lnfw", {C}),              Spec("lnfb", {C})};
+  return {Spec("wte", {Vp, C}),
+          Spec("wpe", {T, C}),
+          Spec("ln1w", {L, C}),
+          Spec("ln1b", {L, C}),
+          Spec("qkvw", {L, 3 * C, C}),
+          Spec("qkvb", {L, 3 * C}),
+          Spec("attprojw", {L, C, C}),
+          Spec("attprojb", {L, C}),
+          Spec("ln2w", {L, C}),
+          Spec("ln2b", {L, C}),
+          Spec("fcw", {L, 4 * C, C}),
+          Spec("fcb", {L, 4 * C}),
+          Spec("fcprojw", {L, C, 4 * C}),
+          Spec("fcprojb", {L, C}),
+          Spec("lnfw", {C}),
+          Spec("lnfb", {C})};
 }
 
 TEST_CASE("GPT-2 124M over 4 servers is balanced within 1.10 of the mean") {

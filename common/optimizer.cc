@@ -66,8 +66,8 @@ absl::StatusOr<OptimizerKind> ParseOptimizerKind(const std::string& name) {
 absl::StatusOr<LrSchedule> ParseLrSchedule(const std::string& name) {
   if (name == "constant") return LrSchedule::kConstant;
   if (name == "cosine") return LrSchedule::kCosine;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown lr schedule '", name, "': use constant or cosine"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown lr schedule '", name, "': use constant or cosine"));
 }
 
 std::string OptimizerKindName(OptimizerKind kind) {

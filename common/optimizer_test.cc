@@ -85,8 +85,7 @@ TEST_CASE("Adam and AdamW match bias-corrected formulas") {
     c.weight_decay = 0.1f;
     Run r = RunOptimizer(c, 6, 6);
     for (int i = 0; i < 6; ++i) {
-      REQUIRE(r.p[i] ==
-              Approx(ExpectedAdam(c, i, 6, decoupled)).epsilon(1e-5));
+      REQUIRE(r.p[i] == Approx(ExpectedAdam(c, i, 6, decoupled)).epsilon(1e-5));
     }
   }
 }

@@ -11,7 +11,8 @@ namespace {
 uint16_t FloatToBf16(float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffff) > 0x7f800000) return static_cast<uint16_t>((u >> 16) | 0x40);
+  if ((u & 0x7fffffff) > 0x7f800000)
+    return static_cast<uint16_t>((u >> 16) | 0x40);
   u += 0x7fff + ((u >> 16) & 1);
   return static_cast<uint16_t>(u >> 16);
 }

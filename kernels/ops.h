@@ -40,8 +40,7 @@ class Backend {
   virtual void Free(void* p) = 0;
   virtual void Zero(float* p, size_t n) = 0;
   virtual void CopyFromHost(float* dst, const float* src, size_t n) = 0;
-  virtual void CopyIntFromHost(int32_t* dst, const int32_t* src,
-                               size_t n) = 0;
+  virtual void CopyIntFromHost(int32_t* dst, const int32_t* src, size_t n) = 0;
   virtual void CopyToHost(float* dst, const float* src, size_t n) = 0;
   // Waits until all queued work is done (no-op on the CPU).
   virtual void Synchronize() = 0;
@@ -72,8 +71,8 @@ class Backend {
 
   // Causal self-attention. qkv (B,T,3C) holds q, k, v for NH heads;
   // out (B,T,C); att (B,NH,T,T) keeps the softmax for backward.
-  virtual void AttentionForward(float* out, float* att, const float* qkv,
-                                int B, int T, int C, int NH) = 0;
+  virtual void AttentionForward(float* out, float* att, const float* qkv, int B,
+                                int T, int C, int NH) = 0;
   // dqkv (B,T,3C) += from dout (B,T,C); datt (B,NH,T,T) is scratch.
   virtual void AttentionBackward(float* dqkv, float* datt, const float* dout,
                                  const float* qkv, const float* att, int B,
@@ -97,9 +96,9 @@ class Backend {
   // it receives (softmax - onehot) * dloss for columns < V and 0 for padding,
   // overwriting (not accumulating); dloss is typically 1 / (B*T).
   virtual void SoftmaxCrossEntropy(float* losses, float* dlogits,
-                                   const float* logits,
-                                   const int32_t* targets, int B, int T, int V,
-                                   int Vp, float dloss) = 0;
+                                   const float* logits, const int32_t* targets,
+                                   int B, int T, int V, int Vp,
+                                   float dloss) = 0;
 
   // Sum of squares of x (n); used for the global gradient norm.
   virtual double SumSquares(const float* x, size_t n) = 0;
@@ -112,8 +111,7 @@ std::unique_ptr<Backend> MakeCpuBackend(int threads);
 
 // The CUDA backend on GPU `device`; UNAVAILABLE with a one-line reason when
 // pserve was built without CUDA or no usable GPU is present.
-absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(int device,
-                                                         bool tf32);
+absl::StatusOr<std::unique_ptr<Backend>> MakeCudaBackend(int device, bool tf32);
 
 }  // namespace pserve
 

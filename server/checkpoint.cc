@@ -55,8 +55,8 @@ absl::Status WriteDurably(const std::string& path, const std::string& data) {
   const std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0)
-    return absl::NotFoundError(absl::StrCat("cannot create ", tmp, ": ",
-                                            std::strerror(errno)));
+    return absl::NotFoundError(
+        absl::StrCat("cannot create ", tmp, ": ", std::strerror(errno)));
   size_t done = 0;
   while (done < data.size()) {
     ssize_t n = ::write(fd, data.data() + done, data.size() - done);
@@ -71,8 +71,8 @@ absl::Status WriteDurably(const std::string& path, const std::string& data) {
   if (::fsync(fd) != 0 || ::close(fd) != 0)
     return absl::InternalError(absl::StrCat("fsync ", tmp, " failed"));
   if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    return absl::InternalError(absl::StrCat("rename ", tmp, " -> ", path,
-                                            ": ", std::strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("rename ", tmp, " -> ", path, ": ", std::strerror(errno)));
   return absl::OkStatus();
 }
 
@@ -120,14 +120,16 @@ absl::Status RestoreCheckpoint(ShardStore& store, const std::string& path) {
     std::fclose(f);
   }
   if (data.size() < 32 || std::memcmp(data.data(), kMagic, 8) != 0)
-    return absl::DataLossError(absl::StrCat(path, " is not a pserve checkpoint"));
+    return absl::DataLossError(
+        absl::StrCat(path, " is not a pserve checkpoint"));
   Checksum sum;
   sum.Add(data.data() + 8, data.size() - 16);
   uint64_t stored;
   std::memcpy(&stored, data.data() + data.size() - 8, 8);
   if (stored != sum.value())
     return absl::DataLossError(absl::StrCat(
-        path, " fails its checksum (corrupt or truncated); refusing to restore"));
+        path,
+        " fails its checksum (corrupt or truncated); refusing to restore"));
   Reader r{data};
   uint64_t hash;
   int32_t id, n;

@@ -4,7 +4,8 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 
-ABSL_FLAG(int, port, 7070, "gRPC port to listen on; 0 picks a free port "
+ABSL_FLAG(int, port, 7070,
+          "gRPC port to listen on; 0 picks a free port "
           "(see --port_file)");
 ABSL_FLAG(std::string, bind_address, "0.0.0.0",
           "address to listen on (127.0.0.1 for loopback only)");
@@ -26,8 +27,9 @@ ABSL_FLAG(bool, nesterov, false, "Nesterov momentum (--optimizer=momentum)");
 ABSL_FLAG(double, beta1, 0.9, "Adam/AdamW first-moment decay");
 ABSL_FLAG(double, beta2, 0.999, "Adam/AdamW second-moment decay");
 ABSL_FLAG(double, eps, 1e-8, "Adam/AdamW denominator epsilon");
-ABSL_FLAG(double, weight_decay, 0.0,
-          "AdamW: decoupled decay; sgd/momentum/adam: L2 added to the gradient");
+ABSL_FLAG(
+    double, weight_decay, 0.0,
+    "AdamW: decoupled decay; sgd/momentum/adam: L2 added to the gradient");
 ABSL_FLAG(std::string, lr_schedule, "constant", "constant or cosine");
 ABSL_FLAG(int64_t, warmup_steps, 0, "linear warmup updates");
 ABSL_FLAG(int64_t, total_steps, 0,
@@ -56,11 +58,13 @@ absl::StatusOr<OptimizerConfig> OptimizerFromFlags() {
   OptimizerConfig o;
   absl::StatusOr<OptimizerKind> kind =
       ParseOptimizerKind(absl::GetFlag(FLAGS_optimizer));
-  if (!kind.ok()) return Bad(absl::StrCat("--optimizer: ", kind.status().message()));
+  if (!kind.ok())
+    return Bad(absl::StrCat("--optimizer: ", kind.status().message()));
   o.kind = *kind;
   absl::StatusOr<LrSchedule> sched =
       ParseLrSchedule(absl::GetFlag(FLAGS_lr_schedule));
-  if (!sched.ok()) return Bad(absl::StrCat("--lr_schedule: ", sched.status().message()));
+  if (!sched.ok())
+    return Bad(absl::StrCat("--lr_schedule: ", sched.status().message()));
   o.schedule = *sched;
   o.lr = static_cast<float>(absl::GetFlag(FLAGS_lr));
   o.momentum = static_cast<float>(absl::GetFlag(FLAGS_momentum));
@@ -87,8 +91,8 @@ absl::Status CheckTopology(const ServerConfig& c) {
                             " makes no sense: use 1 or more"));
   if (c.server_id < 0 || c.server_id >= c.num_servers)
     return Bad(absl::StrCat("--server_id=", c.server_id, " is outside [0, ",
-                            c.num_servers, ") given --num_servers=",
-                            c.num_servers));
+                            c.num_servers,
+                            ") given --num_servers=", c.num_servers));
   return absl::OkStatus();
 }
 

@@ -48,7 +48,8 @@ int main(int argc, char** argv) {
       "Example: ps_server --port=7070 --server_id=0 --num_servers=2 "
       "--num_workers=4 --mode=sync --optimizer=adamw --lr=3e-4",
       {"server/"});
-  absl::StatusOr<pserve::ServerOptions> options = pserve::ServerOptionsFromFlags();
+  absl::StatusOr<pserve::ServerOptions> options =
+      pserve::ServerOptionsFromFlags();
   if (!options.ok()) {
     std::fprintf(stderr, "ps_server: %s\n",
                  std::string(options.status().message()).c_str());
@@ -88,8 +89,9 @@ int main(int argc, char** argv) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(absl::StrCat(options->bind_address, ":", options->port),
-                           grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(
+      absl::StrCat(options->bind_address, ":", options->port),
+      grpc::InsecureServerCredentials(), &port);
   pserve::ConfigureServerBuilder(*options, builder);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();

@@ -66,9 +66,9 @@ absl::Status ParameterServerService::CheckCaller(const Caller& caller,
         worker_only ? "only workers (caller.role=WORKER) may push"
                     : "caller.role must be WORKER or ADMIN");
   if (caller.rank() < 0 || caller.rank() >= W)
-    return absl::InvalidArgumentError(absl::StrCat(
-        "worker rank ", caller.rank(), " is outside [0, ", W,
-        "): this server was started with --num_workers=", W));
+    return absl::InvalidArgumentError(
+        absl::StrCat("worker rank ", caller.rank(), " is outside [0, ", W,
+                     "): this server was started with --num_workers=", W));
   return absl::OkStatus();
 }
 
@@ -100,8 +100,8 @@ grpc::Status ParameterServerService::Pull(grpc::ServerContext* ctx,
   absl::Status s = CheckCaller(req->caller(), false);
   if (!s.ok()) return Reject(s);
   if (WireBytesPerElement(req->dtype()) == 0)
-    return Reject(absl::InvalidArgumentError(
-        absl::StrCat("unknown dtype ", req->dtype(), ": use FP32, BF16 or FP16")));
+    return Reject(absl::InvalidArgumentError(absl::StrCat(
+        "unknown dtype ", req->dtype(), ": use FP32, BF16 or FP16")));
   std::vector<int> local;
   for (uint64_t key : req->keys()) {
     absl::StatusOr<int> i = store_->LocalChunk(key);
@@ -124,8 +124,8 @@ grpc::Status ParameterServerService::Pull(grpc::ServerContext* ctx,
     if (!s.ok()) return ToGrpc(s);
     ChunkData* out = resp->add_chunks();
     out->set_key(req->keys(j));
-    out->set_version(store_->ReadEncoded(local[j], req->dtype(),
-                                         out->mutable_data()));
+    out->set_version(
+        store_->ReadEncoded(local[j], req->dtype(), out->mutable_data()));
     bytes += out->data().size();
   }
   counters_.sync_wait_us.fetch_add(absl::ToInt64Microseconds(waited));
@@ -140,8 +140,8 @@ absl::Status ParameterServerService::ValidatePush(
   if (!s.ok()) return s;
   const size_t elem = WireBytesPerElement(req.dtype());
   if (elem == 0)
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown dtype ", req.dtype(), ": use FP32, BF16 or FP16"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown dtype ", req.dtype(), ": use FP32, BF16 or FP16"));
   absl::flat_hash_set<uint64_t> seen;
   std::vector<float>& scratch = ThreadScratch();
   for (const ChunkData& c : req.chunks()) {
@@ -152,10 +152,10 @@ absl::Status ParameterServerService::ValidatePush(
           absl::StrCat("key ", c.key(), " appears twice in one push"));
     const int64_t numel = store_->chunk(*i).info.numel;
     if (c.data().size() != numel * elem)
-      return absl::InvalidArgumentError(absl::StrCat(
-          "key ", c.key(), " needs ", numel * elem, " bytes (", numel,
-          " elements of ", DType_Name(req.dtype()), ") but got ",
-          c.data().size()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("key ", c.key(), " needs ", numel * elem, " bytes (",
+                       numel, " elements of ", DType_Name(req.dtype()),
+                       ") but got ", c.data().size()));
     s = store_->CheckPushStep(*i, req.caller().rank(), req.step());
     if (!s.ok()) return s;
     const float* values = reinterpret_cast<const float*>(c.data().data());
@@ -221,8 +221,8 @@ grpc::Status ParameterServerService::Checkpoint(grpc::ServerContext*,
     if (checkpoint_dir_.empty())
       return Reject(absl::InvalidArgumentError(
           "no path given and the server has no --checkpoint_dir"));
-    path = absl::StrCat(checkpoint_dir_, "/server-",
-                        store_->config().server_id, ".ckpt");
+    path = absl::StrCat(checkpoint_dir_, "/server-", store_->config().server_id,
+                        ".ckpt");
   }
   absl::StatusOr<int64_t> bytes = WriteCheckpoint(*store_, path);
   if (!bytes.ok()) return ToGrpc(bytes.status());

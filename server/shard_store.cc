@@ -38,26 +38,26 @@ ShardStore::ShardStore(const ServerConfig& config) : config_(config) {
 
 absl::StatusOr<InitResponse> ShardStore::Init(const InitRequest& request) {
   if (request.num_servers() != config_.num_servers)
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the declaration says num_servers=", request.num_servers(),
-        " but this server was started with --num_servers=",
-        config_.num_servers));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the declaration says num_servers=", request.num_servers(),
+                     " but this server was started with --num_servers=",
+                     config_.num_servers));
   if (request.num_workers() != config_.num_workers)
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the declaration says num_workers=", request.num_workers(),
-        " but this server was started with --num_workers=",
-        config_.num_workers));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the declaration says num_workers=", request.num_workers(),
+                     " but this server was started with --num_workers=",
+                     config_.num_workers));
   if (request.mode() != ModeName(config_.mode))
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the declaration says mode '", request.mode(),
-        "' but this server runs --mode=", ModeName(config_.mode)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the declaration says mode '", request.mode(),
+                     "' but this server runs --mode=", ModeName(config_.mode)));
   absl::MutexLock lock(&init_mu_);
   if (initialized()) {
     std::string diff = DescribeDeclarationDifference(accepted_, request);
     if (!diff.empty())
-      return absl::FailedPreconditionError(absl::StrCat(
-          "this server already holds a different model: ", diff,
-          "; restart the servers to train another model"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("this server already holds a different model: ", diff,
+                       "; restart the servers to train another model"));
   } else {
     absl::Status s = BuildChunks(request);
     if (!s.ok()) return s;
@@ -87,8 +87,8 @@ absl::Status ShardStore::BuildChunks(const InitRequest& request) {
     const TensorSpec& t = layout_->tensors()[c->info.tensor];
     absl::MutexLock lock(&c->mu);
     c->param.resize(c->info.numel);
-    FillInit(request.seed(), t.name(), c->info.offset, c->info.numel,
-             t.init(), c->param.data());
+    FillInit(request.seed(), t.name(), c->info.offset, c->info.numel, t.init(),
+             c->param.data());
     if (states >= 1) c->m.assign(c->info.numel, 0.0f);
     if (states >= 2) c->v.assign(c->info.numel, 0.0f);
     if (config_.mode == ConsistencyMode::kSync)
@@ -117,13 +117,13 @@ absl::StatusOr<int> ShardStore::LocalChunk(uint64_t key) const {
   if (it != key_to_local_.end()) return it->second;
   const int global = layout_->FindChunk(key);
   if (global < 0)
-    return absl::NotFoundError(absl::StrCat(
-        "unknown key ", key, " (tensor ", key >> 32, ", chunk ",
-        key & 0xffffffffu, "): not part of the declared model"));
-  return absl::InvalidArgumentError(absl::StrCat(
-      "key ", key, " belongs to server ", layout_->chunks()[global].server,
-      ", not to server ", config_.server_id,
-      "; check the client's --servers order"));
+    return absl::NotFoundError(
+        absl::StrCat("unknown key ", key, " (tensor ", key >> 32, ", chunk ",
+                     key & 0xffffffffu, "): not part of the declared model"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("key ", key, " belongs to server ",
+                   layout_->chunks()[global].server, ", not to server ",
+                   config_.server_id, "; check the client's --servers order"));
 }
 
 absl::Status ShardStore::CheckStepLocked(const Chunk& c, int rank,
@@ -134,14 +134,14 @@ absl::Status ShardStore::CheckStepLocked(const Chunk& c, int rank,
   if (step == c.version) return absl::OkStatus();
   if (step == c.version - 1 && c.prev_arrived[rank]) return absl::OkStatus();
   if (step > c.version)
-    return absl::OutOfRangeError(absl::StrCat(
-        "step ", step, " is from the future: key ", c.info.key,
-        " is at version ", c.version, "; pull version ", step,
-        " before pushing its gradients"));
-  return absl::OutOfRangeError(absl::StrCat(
-      "step ", step, " is from the past: key ", c.info.key,
-      " is already at version ", c.version, "; pull again and push step ",
-      c.version));
+    return absl::OutOfRangeError(
+        absl::StrCat("step ", step, " is from the future: key ", c.info.key,
+                     " is at version ", c.version, "; pull version ", step,
+                     " before pushing its gradients"));
+  return absl::OutOfRangeError(
+      absl::StrCat("step ", step, " is from the past: key ", c.info.key,
+                   " is already at version ", c.version,
+                   "; pull again and push step ", c.version));
 }
 
 absl::Status ShardStore::CheckPushStep(int i, int rank, int64_t step) const {
@@ -214,8 +214,7 @@ absl::Status ShardStore::WaitVersion(int i, int64_t min_version,
       return absl::DeadlineExceededError(absl::StrCat(
           "key ", c.info.key, " is at version ", c.version,
           " and did not reach ", min_version,
-          " before the deadline: some worker has not pushed step ",
-          c.version));
+          " before the deadline: some worker has not pushed step ", c.version));
     c.mu.AwaitWithDeadline(absl::Condition(&ready),
                            std::min(deadline, now + absl::Milliseconds(100)));
   }

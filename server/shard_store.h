@@ -45,8 +45,8 @@ struct Chunk {
   std::vector<float> m ABSL_GUARDED_BY(mu);      // (numel) or empty
   std::vector<float> v ABSL_GUARDED_BY(mu);      // (numel) or empty
   std::vector<float> accum ABSL_GUARDED_BY(mu);  // (numel), sync only
-  int64_t version ABSL_GUARDED_BY(mu) = 0;  // sync: steps applied
-  int64_t updates ABSL_GUARDED_BY(mu) = 0;  // optimizer steps taken
+  int64_t version ABSL_GUARDED_BY(mu) = 0;       // sync: steps applied
+  int64_t updates ABSL_GUARDED_BY(mu) = 0;       // optimizer steps taken
   // Sync: which workers pushed step `version` and step `version - 1`.
   std::vector<char> arrived ABSL_GUARDED_BY(mu);
   std::vector<char> prev_arrived ABSL_GUARDED_BY(mu);
@@ -68,7 +68,9 @@ class ShardStore {
   // Blocks only while the first call initialises parameters.
   absl::StatusOr<InitResponse> Init(const InitRequest& request);
 
-  bool initialized() const { return initialized_.load(std::memory_order_acquire); }
+  bool initialized() const {
+    return initialized_.load(std::memory_order_acquire);
+  }
 
   // Index of the local chunk holding `key`; NOT_FOUND / FAILED_PRECONDITION
   // with an actionable message. Never blocks.

@@ -36,10 +36,13 @@ absl::Status SspClock::Advance(int rank, int64_t clock, absl::Time deadline,
     if (cancelled != nullptr && cancelled->load())
       return absl::CancelledError("the caller cancelled the pull");
     if (absl::Now() >= deadline)
-      return absl::DeadlineExceededError(absl::StrCat(
-          "worker ", rank, " at clock ", clock, " waited for the slowest "
-          "worker to reach clock ", need, " until its deadline"));
-    const absl::Time wake = std::min(deadline, absl::Now() + absl::Milliseconds(100));
+      return absl::DeadlineExceededError(
+          absl::StrCat("worker ", rank, " at clock ", clock,
+                       " waited for the slowest "
+                       "worker to reach clock ",
+                       need, " until its deadline"));
+    const absl::Time wake =
+        std::min(deadline, absl::Now() + absl::Milliseconds(100));
     mu_.AwaitWithDeadline(absl::Condition(&ready), wake);
   }
   *held = absl::Now() - start;

@@ -17,7 +17,8 @@ TEST_CASE("each chunk is pushed once, after its lowest layer's backward") {
   REQUIRE(cluster.ok());
   GptConfig config = *GptPreset("tiny");
   InitRequest model;
-  for (const TensorSpec& t : GptParameterSpecs(config)) *model.add_tensors() = t;
+  for (const TensorSpec& t : GptParameterSpecs(config))
+    *model.add_tensors() = t;
   model.set_chunk_bytes(16 << 10);  // several chunks per stacked tensor
   model.set_num_workers(1);
   model.set_mode("sync");
@@ -44,7 +45,8 @@ TEST_CASE("each chunk is pushed once, after its lowest layer's backward") {
   for (int n : seen) REQUIRE(n == 1);
   // Stacked tensors really are split across callbacks at this chunk size.
   int callbacks_with_chunks = 0;
-  for (const auto& group : pusher.schedule()) callbacks_with_chunks += !group.empty();
+  for (const auto& group : pusher.schedule())
+    callbacks_with_chunks += !group.empty();
   REQUIRE(callbacks_with_chunks == L + 1);
 }
 

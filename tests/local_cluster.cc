@@ -30,7 +30,8 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&actions, 1, 2);
   std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  for (const std::string& a : argv)
+    args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   pid_t pid = -1;
   if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ) != 0)
@@ -114,7 +115,8 @@ absl::StatusOr<LocalCluster> LocalCluster::Start(
     std::vector<std::string> argv = {
         server_binary.empty() ? RunfilePath("server/ps_server") : server_binary,
         "--port=0",
-        "--bind_address=127.0.0.1", absl::StrCat("--server_id=", s),
+        "--bind_address=127.0.0.1",
+        absl::StrCat("--server_id=", s),
         absl::StrCat("--num_servers=", num_servers),
         absl::StrCat("--port_file=", port_files.back())};
     for (std::string f : flags) {
@@ -132,8 +134,8 @@ absl::StatusOr<LocalCluster> LocalCluster::Start(
       port = ReadFile(port_files[s]);
       if (port.empty()) {
         if (WaitExit(c.pids_[s], std::chrono::milliseconds(100)) != -1)
-          return absl::InternalError(absl::StrCat(
-              "ps_server ", s, " exited: ", ReadFile(c.logs_[s])));
+          return absl::InternalError(
+              absl::StrCat("ps_server ", s, " exited: ", ReadFile(c.logs_[s])));
       }
     }
     if (port.empty())

@@ -29,7 +29,8 @@ double Value(const std::string& text, const std::string& name) {
   while (std::getline(in, line)) {
     if (line.rfind(name, 0) != 0) continue;
     const char next = line.size() > name.size() ? line[name.size()] : '\0';
-    if (next == '{' || next == ' ') return std::stod(line.substr(line.rfind(' ') + 1));
+    if (next == '{' || next == ' ')
+      return std::stod(line.substr(line.rfind(' ') + 1));
   }
   return -1;
 }
@@ -52,7 +53,8 @@ int MetricsPortFromLog(const std::string& log) {
 TEST_CASE("server and worker /metrics move while training") {
   const std::string dir = TestTempDir() + "/metrics";
   const std::string data = PrepareCorpus(dir);
-  auto cluster = LocalCluster::Start(1, {"--num_workers=1", "--metrics_port=0"});
+  auto cluster =
+      LocalCluster::Start(1, {"--num_workers=1", "--metrics_port=0"});
   REQUIRE(cluster.ok());
   const std::string log = dir + "/worker.log";
   Started worker = StartProcess(

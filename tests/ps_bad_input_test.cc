@@ -24,11 +24,13 @@ class RawServer {
 
   grpc::Status Push(const PushRequest& req) {
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(10));
     PushResponse resp;
     return stub_->Push(&ctx, req, &resp);
   }
-  grpc::Status Pull(const PullRequest& req, PullResponse* resp, int timeout_ms) {
+  grpc::Status Pull(const PullRequest& req, PullResponse* resp,
+                    int timeout_ms) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::milliseconds(timeout_ms));
@@ -93,7 +95,8 @@ TEST_CASE("malformed pushes are refused and change nothing") {
   ExpectRejected(raw, GoodPush(layout, 0, 5), grpc::OUT_OF_RANGE, "future");
   ExpectRejected(raw, GoodPush(layout, 0, -1), grpc::OUT_OF_RANGE, "negative");
   ExpectRejected(raw, GoodPush(layout, 2, 0), grpc::INVALID_ARGUMENT, "rank 2");
-  ExpectRejected(raw, GoodPush(layout, -1, 0), grpc::INVALID_ARGUMENT, "rank -1");
+  ExpectRejected(raw, GoodPush(layout, -1, 0), grpc::INVALID_ARGUMENT,
+                 "rank -1");
   r = GoodPush(layout, 0, 0);
   r.mutable_caller()->set_role(Caller::ADMIN);
   ExpectRejected(raw, r, grpc::INVALID_ARGUMENT, "only workers");
@@ -113,7 +116,8 @@ TEST_CASE("malformed pushes are refused and change nothing") {
   REQUIRE(stats_after.updates_applied() == stats_before.updates_applied());
   REQUIRE(stats_after.min_version() == 0);
   REQUIRE(stats_after.pushes() == stats_before.pushes());
-  REQUIRE(stats_after.rejected_requests() == stats_before.rejected_requests() + 11);
+  REQUIRE(stats_after.rejected_requests() ==
+          stats_before.rejected_requests() + 11);
   // Step 0 is still open for both workers: the good push is accepted.
   REQUIRE(raw.Push(GoodPush(layout, 0, 0)).ok());
 }
@@ -153,9 +157,14 @@ TEST_CASE("pulls: unknown key, before Init, and deadlines") {
 TEST_CASE("flags that make no sense exit non-zero with one line") {
   const std::string server = RunfilePath("server/ps_server");
   for (const auto& flags : std::vector<std::vector<std::string>>{
-           {"--mode=foo"}, {"--num_workers=0"}, {"--staleness=2"},
-           {"--optimizer=lion"}, {"--server_id=3", "--num_servers=2"},
-           {"--lr_schedule=cosine"}, {"--nesterov"}, {"positional"}}) {
+           {"--mode=foo"},
+           {"--num_workers=0"},
+           {"--staleness=2"},
+           {"--optimizer=lion"},
+           {"--server_id=3", "--num_servers=2"},
+           {"--lr_schedule=cosine"},
+           {"--nesterov"},
+           {"positional"}}) {
     std::vector<std::string> argv = {server, "--port=0"};
     argv.insert(argv.end(), flags.begin(), flags.end());
     ProcessResult r = RunProcess(argv, 20);
@@ -167,9 +176,10 @@ TEST_CASE("flags that make no sense exit non-zero with one line") {
 }
 
 std::string HttpGet(int port, const std::string& path) {
-  ProcessResult r = RunProcess(
-      {"/usr/bin/curl", "-s", "http://127.0.0.1:" + std::to_string(port) + path},
-      10);
+  ProcessResult r =
+      RunProcess({"/usr/bin/curl", "-s",
+                  "http://127.0.0.1:" + std::to_string(port) + path},
+                 10);
   return r.output;
 }
 
@@ -177,18 +187,20 @@ double MetricValue(const std::string& text, const std::string& name) {
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line))
-    if (line.rfind(name, 0) == 0 && (line[name.size()] == '{' || line[name.size()] == ' '))
+    if (line.rfind(name, 0) == 0 &&
+        (line[name.size()] == '{' || line[name.size()] == ' '))
       return std::stod(line.substr(line.rfind(' ') + 1));
   return -1;
 }
 
 TEST_CASE("the server's /metrics moves with traffic") {
-  auto cluster = LocalCluster::Start(1, {"--num_workers=1", "--metrics_port=0",
-                                         "--optimizer=sgd"});
+  auto cluster = LocalCluster::Start(
+      1, {"--num_workers=1", "--metrics_port=0", "--optimizer=sgd"});
   REQUIRE(cluster.ok());
   // This test's only cluster wrote its metrics port beside its port file.
-  ProcessResult ls = RunProcess(
-      {"/bin/sh", "-c", "cat " + TestTempDir() + "/*-s0.port.metrics | tail -1"});
+  ProcessResult ls =
+      RunProcess({"/bin/sh", "-c",
+                  "cat " + TestTempDir() + "/*-s0.port.metrics | tail -1"});
   const int port = std::stoi(ls.output);
   InitRequest model = SmallModel(1, "sync");
   auto client = MakeClient(*cluster, 0, model);

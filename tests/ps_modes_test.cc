@@ -46,8 +46,8 @@ void RunSyncExact(int W) {
   std::vector<std::vector<float>> results;
   for (auto& f : workers) results.push_back(f.get());
   // One process applying the mean of the W gradients, step by step.
-  auto layout = ModelLayout::Build({model.tensors().begin(), model.tensors().end()},
-                                   model.chunk_bytes(), 2);
+  auto layout = ModelLayout::Build(
+      {model.tensors().begin(), model.tensors().end()}, model.chunk_bytes(), 2);
   std::vector<float> p = InitialParams(model, *layout);
   const int64_t n = p.size();
   std::vector<float> m(n, 0), v(n, 0), mean(n);
@@ -113,7 +113,8 @@ TEST_CASE("async applies each of 4 concurrent workers' pushes exactly once") {
   auto stats = reader->GetStats();
   REQUIRE(stats.ok());
   int64_t updates = 0, dups = 0;
-  for (const auto& s : *stats) updates += s.updates_applied(), dups += s.duplicate_pushes();
+  for (const auto& s : *stats)
+    updates += s.updates_applied(), dups += s.duplicate_pushes();
   const int64_t chunks = reader->layout().chunks().size();
   REQUIRE(updates == W * steps * chunks);
   REQUIRE(dups > 0);
@@ -161,8 +162,8 @@ TEST_CASE("a second Init with another model is refused; the same is accepted") {
 }
 
 TEST_CASE("a retried sync push is applied once") {
-  auto cluster = LocalCluster::Start(1, {"--num_workers=1", "--optimizer=sgd",
-                                         "--lr=1"});
+  auto cluster =
+      LocalCluster::Start(1, {"--num_workers=1", "--optimizer=sgd", "--lr=1"});
   REQUIRE(cluster.ok());
   InitRequest model = SmallModel(1, "sync");
   auto client = MakeClient(*cluster, 0, model);

@@ -73,7 +73,6 @@ std::string PrepareCorpus(const std::string& dir) {
   return data;
 }
 
-
 std::vector<ProcessResult> RunConcurrently(
     const std::vector<std::vector<std::string>>& argvs, int timeout_s) {
   static int counter = 0;

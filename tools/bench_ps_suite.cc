@@ -13,7 +13,8 @@
 #include "tools/ps_bench_suites.h"
 #include "worker/client/ps_client.h"
 
-ABSL_FLAG(int, channels, 2, "--suite=ps: HTTP/2 connections per server per client");
+ABSL_FLAG(int, channels, 2,
+          "--suite=ps: HTTP/2 connections per server per client");
 
 namespace pserve {
 namespace {
@@ -32,8 +33,9 @@ InitRequest BenchModel(int workers) {
 // `clients` concurrent clients each moving the whole gradient set.
 double MeasurePushPull(const std::string& binary, int clients, int rounds) {
   auto cluster = LocalCluster::Start(
-      2, {absl::StrCat("--num_workers=", clients), "--mode=async",
-          "--optimizer=sgd", "--lr=1e-9", "--log_level=warn"},
+      2,
+      {absl::StrCat("--num_workers=", clients), "--mode=async",
+       "--optimizer=sgd", "--lr=1e-9", "--log_level=warn"},
       binary);
   if (!cluster.ok()) {
     std::fprintf(stderr, "%s\n", cluster.status().ToString().c_str());
@@ -76,7 +78,8 @@ double MeasurePushPull(const std::string& binary, int clients, int rounds) {
 int RunPsSuite(const std::string& binary, int rounds) {
   std::vector<BenchRow> rows;
   const double tcp = MeasureLoopbackTcp(size_t{4} << 30);
-  rows.push_back({"loopback TCP, 1 stream", tcp, "GB/s", "4 GiB, process to process"});
+  rows.push_back(
+      {"loopback TCP, 1 stream", tcp, "GB/s", "4 GiB, process to process"});
   const double one = MeasurePushPull(binary, 1, rounds);
   rows.push_back({"push+pull 124M fp32, 1 client", one, "GB/s",
                   "2 servers, 498 MB each way per round"});
@@ -92,9 +95,10 @@ int RunPsSuite(const std::string& binary, int rounds) {
   rows.push_back({"pushpull_vs_tcp", best / tcp, "ratio", "best client count"});
   rows.push_back({"adamw_vs_copy", adamw / copy, "ratio", ""});
   PrintTable(rows);
-  std::printf("RESULT pushpull_gbps=%.3f tcp_gbps=%.3f pushpull_vs_tcp=%.3f "
-              "adamw_vs_copy=%.3f\n",
-              best, tcp, best / tcp, adamw / copy);
+  std::printf(
+      "RESULT pushpull_gbps=%.3f tcp_gbps=%.3f pushpull_vs_tcp=%.3f "
+      "adamw_vs_copy=%.3f\n",
+      best, tcp, best / tcp, adamw / copy);
   return best > 0 ? 0 : 1;
 }
 

@@ -8,8 +8,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "spdlog/spdlog.h"
 #include "absl/strings/str_format.h"
+#include "spdlog/spdlog.h"
 
 namespace pserve {
 namespace {

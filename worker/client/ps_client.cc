@@ -49,7 +49,8 @@ absl::StatusOr<std::unique_ptr<PsClient>> PsClient::Connect(
     for (int c = 0; c < std::max(1, options.channels_per_server); ++c) {
       auto channel = MakeChannel(options.servers[s], options.max_message_mb, c);
       if (c == 0) {
-        absl::Status st = WaitForServer(channel, options.servers[s], s, deadline);
+        absl::Status st =
+            WaitForServer(channel, options.servers[s], s, deadline);
         if (!st.ok()) return st;
       }
       stubs.push_back(ParameterServer::NewStub(channel));
@@ -92,7 +93,8 @@ absl::Status PsClient::Init(const InitRequest& declaration) {
       grpc::ClientContext ctx;
       SetDeadline(ctx, options_.rpc_timeout);
       InitResponse resp;
-      last = FromGrpc(Stub(s, 0)->Init(&ctx, req, &resp), options_.servers[s], s);
+      last =
+          FromGrpc(Stub(s, 0)->Init(&ctx, req, &resp), options_.servers[s], s);
       if (!absl::IsUnavailable(last)) break;
       absl::SleepFor(Backoff(attempt));
     }
@@ -166,9 +168,8 @@ std::future<absl::Status> PsClient::PushChunksAsync(const float* grads,
 std::future<absl::StatusOr<int64_t>> PsClient::PullAsync(
     float* params, int64_t min_version, int64_t clock,
     std::vector<int> tensors) {
-  return std::async(std::launch::async, [=] {
-    return Pull(params, min_version, clock, tensors);
-  });
+  return std::async(std::launch::async,
+                    [=] { return Pull(params, min_version, clock, tensors); });
 }
 
 std::future<absl::Status> PsClient::PushAsync(const float* grads, int64_t step,

@@ -25,14 +25,14 @@ struct ClientOptions {
   std::vector<std::string> servers;  // "host:port"; index = server id
   Caller::Role role = Caller::WORKER;
   int rank = 0;
-  absl::Duration rpc_timeout = absl::Seconds(120);   // Init, Push, stats
-  absl::Duration pull_timeout = absl::Minutes(30);   // may wait for peers
+  absl::Duration rpc_timeout = absl::Seconds(120);  // Init, Push, stats
+  absl::Duration pull_timeout = absl::Minutes(30);  // may wait for peers
   absl::Duration connect_timeout = absl::Seconds(60);
-  int max_retries = 6;           // UNAVAILABLE retries, backoff 0.1 s doubling
+  int max_retries = 6;  // UNAVAILABLE retries, backoff 0.1 s doubling
   int max_message_mb = 64;
   int64_t request_bytes = 4 << 20;  // chunks are batched up to this per RPC
   int channels_per_server = 2;
-  DType dtype = FP32;               // wire encoding of pulls and pushes
+  DType dtype = FP32;  // wire encoding of pulls and pushes
 };
 
 // Parses "host:port,host:port". INVALID_ARGUMENT naming the bad entry.

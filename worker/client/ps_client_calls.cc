@@ -48,12 +48,10 @@ grpc::ByteBuffer SerializeSmall(const google::protobuf::Message& m) {
 // Issues every pending call, waits for all, and sorts results into done,
 // retry (UNAVAILABLE, attempts left) or a first hard error.
 template <typename OnReply>
-static absl::Status RunRaw(const ClientOptions& options,
-                           const std::vector<PsClient::Batch>& batches,
-                           std::vector<RawCall>& calls, const char* method,
-                           absl::Duration timeout,
-                           const std::function<grpc::GenericStub*(int, int)>& stub,
-                           OnReply on_reply) {
+static absl::Status RunRaw(
+    const ClientOptions& options, const std::vector<PsClient::Batch>& batches,
+    std::vector<RawCall>& calls, const char* method, absl::Duration timeout,
+    const std::function<grpc::GenericStub*(int, int)>& stub, OnReply on_reply) {
   std::vector<int> pending(batches.size());
   for (size_t i = 0; i < pending.size(); ++i) pending[i] = static_cast<int>(i);
   for (int attempt = 0; !pending.empty(); ++attempt) {
@@ -110,8 +108,8 @@ absl::StatusOr<int64_t> PsClient::RunPullBatches(
       options_, batches, calls, kPullMethod, options_.pull_timeout,
       [this](int s, int i) { return RawStub(s, i); },
       [dtype, params](RawCall& call) {
-        call.decoded = DecodePullResponse(call.response, call.chunks, dtype,
-                                          params);
+        call.decoded =
+            DecodePullResponse(call.response, call.chunks, dtype, params);
       });
   if (!s.ok()) return s;
   int64_t version = INT64_MAX;

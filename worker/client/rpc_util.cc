@@ -53,10 +53,9 @@ void SetDeadline(grpc::ClientContext& ctx, absl::Duration timeout) {
 absl::Status FromGrpc(const grpc::Status& status, const std::string& target,
                       int server_id) {
   if (status.ok()) return absl::OkStatus();
-  return absl::Status(
-      static_cast<absl::StatusCode>(status.error_code()),
-      absl::StrCat("server ", server_id, " (", target,
-                   "): ", status.error_message()));
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      absl::StrCat("server ", server_id, " (", target,
+                                   "): ", status.error_message()));
 }
 
 absl::Duration Backoff(int attempt) {

@@ -35,9 +35,9 @@ grpc::ByteBuffer EncodePushRequest(const Caller& caller, int64_t step,
 // writing each chunk's values to flat + flat_offset. Returns the smallest
 // version seen. INTERNAL with the reason for a malformed or unexpected
 // reply (never crashes on bad bytes).
-absl::StatusOr<int64_t> DecodePullResponse(const grpc::ByteBuffer& buffer,
-                                           const std::vector<ChunkRef>& expected,
-                                           DType dtype, float* flat);
+absl::StatusOr<int64_t> DecodePullResponse(
+    const grpc::ByteBuffer& buffer, const std::vector<ChunkRef>& expected,
+    DType dtype, float* flat);
 
 }  // namespace pserve
 

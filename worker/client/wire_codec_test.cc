@@ -36,8 +36,8 @@ TEST_CASE("EncodePushRequest parses as the generated PushRequest") {
   caller.set_rank(3);
   for (DType dtype : {FP32, BF16}) {
     PushRequest req;
-    REQUIRE(req.ParseFromString(
-        Flatten(EncodePushRequest(caller, 1234567, dtype, chunks, flat.data()))));
+    REQUIRE(req.ParseFromString(Flatten(
+        EncodePushRequest(caller, 1234567, dtype, chunks, flat.data()))));
     REQUIRE(req.caller().rank() == 3);
     REQUIRE(req.caller().role() == Caller::WORKER);
     REQUIRE(req.step() == 1234567);
@@ -63,8 +63,9 @@ TEST_CASE("DecodePullResponse reads split slices into place") {
     ChunkData* d = resp.add_chunks();
     d->set_key(c.key);
     d->set_version(c.key == 5 ? 7 : 4);
-    d->set_data(std::string(reinterpret_cast<const char*>(want.data() + c.flat_offset),
-                            c.numel * 4));
+    d->set_data(
+        std::string(reinterpret_cast<const char*>(want.data() + c.flat_offset),
+                    c.numel * 4));
   }
   std::string bytes;
   resp.SerializeToString(&bytes);
@@ -85,15 +86,22 @@ TEST_CASE("DecodePullResponse refuses malformed or unexpected replies") {
   std::string bytes;
   resp.SerializeToString(&bytes);
   std::vector<float> out(4);
-  REQUIRE(!DecodePullResponse(Split(bytes, 4), {{5, 3, 0}}, FP32, out.data()).ok());
-  REQUIRE(!DecodePullResponse(Split(bytes, 4), {{6, 2, 0}}, FP32, out.data()).ok());
+  REQUIRE(
+      !DecodePullResponse(Split(bytes, 4), {{5, 3, 0}}, FP32, out.data()).ok());
+  REQUIRE(
+      !DecodePullResponse(Split(bytes, 4), {{6, 2, 0}}, FP32, out.data()).ok());
   REQUIRE(!DecodePullResponse(Split(bytes, 4), {{5, 2, 0}, {6, 2, 2}}, FP32,
-                              out.data()).ok());
-  REQUIRE(DecodePullResponse(Split(bytes, 4), {{5, 2, 0}}, FP32, out.data()).ok());
+                              out.data())
+               .ok());
+  REQUIRE(
+      DecodePullResponse(Split(bytes, 4), {{5, 2, 0}}, FP32, out.data()).ok());
   std::string truncated = bytes.substr(0, bytes.size() - 3);
-  REQUIRE(!DecodePullResponse(Split(truncated, 2), {{5, 2, 0}}, FP32, out.data()).ok());
+  REQUIRE(
+      !DecodePullResponse(Split(truncated, 2), {{5, 2, 0}}, FP32, out.data())
+           .ok());
   std::string garbage(37, '\xff');
-  REQUIRE(!DecodePullResponse(Split(garbage, 5), {{5, 2, 0}}, FP32, out.data()).ok());
+  REQUIRE(!DecodePullResponse(Split(garbage, 5), {{5, 2, 0}}, FP32, out.data())
+               .ok());
 }
 
 }  // namespace
