@@ -64,11 +64,19 @@ absl::StatusOr<InitResponse> ShardStore::Init(const InitRequest& request) {
   }
   InitResponse response;
   response.set_model_hash(model_hash_);
+  const bool worker = request.caller().role() == Caller::WORKER;
+  const int rank = request.caller().rank();
+  int64_t resume = config_.mode == ConsistencyMode::kSync ? INT64_MAX : 0;
   for (const auto& c : chunks_) {
     absl::MutexLock chunk_lock(&c->mu);
     response.add_keys(c->info.key);
     response.add_versions(c->version);
+    if (config_.mode == ConsistencyMode::kSync)
+      resume = std::min(resume, c->version);
+    else if (worker && rank >= 0 && rank < config_.num_workers)
+      resume = std::max(resume, c->last_step[rank] + 1);
   }
+  response.set_resume_step(resume == INT64_MAX ? 0 : resume);
   return response;
 }
 

@@ -226,3 +226,36 @@ TEST_CASE("Checkpoint then --restore_from resumes the same state") {
 
 }  // namespace
 }  // namespace pserve
+
+namespace pserve {
+namespace {
+
+TEST_CASE("a restarted worker resumes where the servers are") {
+  SECTION("sync: at the servers' version") {
+    auto cluster = LocalCluster::Start(2, {"--num_workers=1"});
+    REQUIRE(cluster.ok());
+    InitRequest model = SmallModel(1, "sync");
+    auto first = MakeClient(*cluster, 0, model);
+    REQUIRE(first->resume_step() == 0);
+    std::vector<float> p(first->layout().total_params());
+    for (int t = 0; t < 2; ++t) {
+      REQUIRE(first->Pull(p.data(), t, t).ok());
+      REQUIRE(first->Push(KnownGrads(0, t, p.size()).data(), t).ok());
+    }
+    auto again = MakeClient(*cluster, 0, model);  // same rank, new process
+    REQUIRE(again->resume_step() == 2);
+  }
+  SECTION("async: one past this rank's last applied step") {
+    auto cluster = LocalCluster::Start(2, {"--num_workers=2", "--mode=async"});
+    REQUIRE(cluster.ok());
+    InitRequest model = SmallModel(2, "async");
+    auto first = MakeClient(*cluster, 0, model);
+    std::vector<float> g = KnownGrads(0, 0, first->layout().total_params());
+    for (int t = 0; t < 3; ++t) REQUIRE(first->Push(g.data(), t).ok());
+    REQUIRE(MakeClient(*cluster, 0, model)->resume_step() == 3);
+    REQUIRE(MakeClient(*cluster, 1, model)->resume_step() == 0);
+  }
+}
+
+}  // namespace
+}  // namespace pserve

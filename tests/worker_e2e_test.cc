@@ -171,3 +171,32 @@ TEST_CASE("ps_generate prints text; greedy decoding is deterministic") {
 
 }  // namespace
 }  // namespace pserve
+
+namespace pserve {
+namespace {
+
+TEST_CASE("a worker restarted with the same rank resumes the sync step") {
+  const std::string dir = TestTempDir() + "/restart";
+  const std::string data = PrepareCorpus(dir);
+  auto cluster = LocalCluster::Start(1, {"--num_workers=1", "--mode=sync"});
+  REQUIRE(cluster.ok());
+  auto run = [&](int steps) {
+    return RunConcurrently(
+        {WorkerArgv({"--servers=" + cluster->AddressList(),
+                     "--data=" + data + "/train.bin", "--model=tiny",
+                     "--batch_size=2", "--steps=" + std::to_string(steps),
+                     "--eval_every=0", "--log_every=1"})},
+        120)[0];
+  };
+  ProcessResult first = run(5);
+  INFO(first.output);
+  REQUIRE(first.exit_code == 0);
+  ProcessResult second = run(8);  // as a retried pod would
+  INFO(second.output);
+  REQUIRE(second.exit_code == 0);
+  CHECK(second.output.find("resuming at step 5") != std::string::npos);
+  CHECK(Lines(second.output).back().rfind("RESULT step=8 ", 0) == 0);
+}
+
+}  // namespace
+}  // namespace pserve

@@ -250,7 +250,13 @@ absl::StatusOr<TrainResult> Trainer::Run() {
   StepTiming window;
   const int64_t tokens_per_step = static_cast<int64_t>(options_.batch_size) *
                                   options_.seq_len * options_.grad_accum_steps;
-  for (int64_t step = 0; step < options_.steps; ++step) {
+  const int64_t first = client_->resume_step();
+  if (first > 0) {
+    spdlog::info("resuming at step {}: the servers already hold it", first);
+    train_->Seek(first);
+    result_.steps = first;
+  }
+  for (int64_t step = first; step < options_.steps; ++step) {
     StepTiming timing;
     absl::StatusOr<double> loss = TrainStep(step, &timing);
     if (!loss.ok()) return loss.status();
@@ -273,7 +279,9 @@ absl::StatusOr<TrainResult> Trainer::Run() {
     }
   }
   result_.tokens_per_s =
-      train_seconds_ > 0 ? result_.steps * tokens_per_step / train_seconds_ : 0;
+      train_seconds_ > 0
+          ? (result_.steps - first) * tokens_per_step / train_seconds_
+          : 0;
   if (result_.stop_signal == 0) {
     absl::Status s = Finish();
     if (!s.ok()) return s;

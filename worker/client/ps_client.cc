@@ -87,19 +87,24 @@ absl::Status PsClient::Init(const InitRequest& declaration) {
   absl::StatusOr<ModelLayout> layout =
       ModelLayout::Build(tensors, req.chunk_bytes(), num_servers());
   if (!layout.ok()) return layout.status();
+  const bool sync = req.mode() == "sync";
+  int64_t resume = sync ? INT64_MAX : 0;
   for (int s = 0; s < num_servers(); ++s) {
     absl::Status last;
+    InitResponse resp;
     for (int attempt = 0; attempt <= options_.max_retries; ++attempt) {
       grpc::ClientContext ctx;
       SetDeadline(ctx, options_.rpc_timeout);
-      InitResponse resp;
       last =
           FromGrpc(Stub(s, 0)->Init(&ctx, req, &resp), options_.servers[s], s);
       if (!absl::IsUnavailable(last)) break;
       absl::SleepFor(Backoff(attempt));
     }
     if (!last.ok()) return last;
+    resume = sync ? std::min(resume, resp.resume_step())
+                  : std::max(resume, resp.resume_step());
   }
+  resume_step_ = resume == INT64_MAX ? 0 : resume;
   layout_ = std::make_unique<ModelLayout>(*std::move(layout));
   return absl::OkStatus();
 }

@@ -55,6 +55,9 @@ class PsClient {
 
   // Valid after Init.
   const ModelLayout& layout() const { return *layout_; }
+  // The step this worker resumes at (0 for a fresh model): the servers'
+  // version in sync mode, one past this rank's last applied push otherwise.
+  int64_t resume_step() const { return resume_step_; }
 
   // Pulls the given tensors (all when empty) into params, a flat buffer of
   // layout().total_params() floats in tensor order, waiting server-side
@@ -125,6 +128,7 @@ class PsClient {
   // Push and Pull (see wire_codec.h).
   std::vector<std::vector<std::unique_ptr<grpc::GenericStub>>> raw_stubs_;
   std::unique_ptr<ModelLayout> layout_;  // set once by Init
+  int64_t resume_step_ = 0;              // set by Init
 };
 
 }  // namespace pserve
