@@ -91,6 +91,7 @@ absl::Status Trainer::ConnectAndDeclare() {
   co.servers = options_.servers;
   co.rank = options_.rank;
   co.connect_timeout = absl::Seconds(options_.connect_timeout_s);
+  co.dtype = options_.wire_dtype;
   absl::StatusOr<std::unique_ptr<PsClient>> client = PsClient::Connect(co);
   if (!client.ok()) return client.status();
   client_ = std::move(*client);

@@ -82,6 +82,10 @@ ABSL_FLAG(int, metrics_port, -1,
           "Serve Prometheus metrics on this port (/metrics); -1 off, 0 free.");
 ABSL_FLAG(int, connect_timeout, 60,
           "Seconds to wait for each server at start (retried with backoff).");
+ABSL_FLAG(std::string, wire_dtype, "fp32",
+          "Encoding of pulled parameters and pushed gradients on the wire: "
+          "fp32 (exact), bf16 or fp16 (half the bytes; sync mode is then no "
+          "longer bit-exact).");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn, error or off.");
 
@@ -127,6 +131,17 @@ absl::Status ReadCluster(WorkerOptions* o) {
   if (o->chunk_bytes < 4)
     return Invalid("chunk_bytes", "must be >= 4 (default 4194304)");
   o->connect_timeout_s = absl::GetFlag(FLAGS_connect_timeout);
+  const std::string dtype = absl::GetFlag(FLAGS_wire_dtype);
+  if (dtype == "fp32") {
+    o->wire_dtype = FP32;
+  } else if (dtype == "bf16") {
+    o->wire_dtype = BF16;
+  } else if (dtype == "fp16") {
+    o->wire_dtype = FP16;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--wire_dtype=", dtype, " is not an encoding: use fp32, bf16 or fp16"));
+  }
   if (o->connect_timeout_s < 1)
     return Invalid("connect_timeout", "must be >= 1 second");
   return absl::OkStatus();

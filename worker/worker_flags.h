@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "proto/ps.pb.h"
 #include "worker/model/gpt_config.h"
 
 namespace pserve {
@@ -43,6 +44,7 @@ struct WorkerOptions {
   std::string metrics_file;
   int metrics_port = -1;
   int connect_timeout_s = 60;
+  DType wire_dtype = FP32;
   std::string log_level = "info";
 };
 

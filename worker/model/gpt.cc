@@ -201,30 +201,26 @@ absl::Status Gpt::Backward(const LayerCallback& on_layer) {
   Backend* k = backend_;
   k->Zero(grads_, num_parameters_);
   k->Zero(g.dlnf, NC);
-  k->Zero(g.dres_a, NC);
+  k->Zero(g.dres, NC);
   k->SoftmaxCrossEntropy(acts_.losses, g.dlogits, acts_.logits, targets_, B, T,
                          config_.vocab_size, Vp, 1.0f / static_cast<float>(N));
   k->MatmulBackward(g.dlnf, grad(kWte), nullptr, g.dlogits, acts_.lnf,
                     param(kWte), N, C, Vp);
-  k->LayerNormBackward(g.dres_a, grad(kLnfw), grad(kLnfb), g.dlnf,
+  k->LayerNormBackward(g.dres, grad(kLnfw), grad(kLnfb), g.dlnf,
                        acts_.residual3 + (L - 1) * NC, param(kLnfw),
                        acts_.lnf_mean, acts_.lnf_rstd, N, C);
-  float* dres_out = g.dres_a;  // gradient of layer l's output
-  float* dres_in = g.dres_b;   // gradient of layer l's input
   for (int l = L - 1; l >= 0; --l) {
-    k->Zero(dres_in, NC);
     k->Zero(g.layer_block, g.layer_block_size);
-    LayerBackward(l, dres_out, dres_in);
+    LayerBackward(l, g.dres);
     if (on_layer) on_layer(l);
-    std::swap(dres_out, dres_in);
   }
-  // dres_out now holds the gradient of the encoder output.
-  k->EncoderBackward(grad(kWte), grad(kWpe), dres_out, inputs_, B, T, C);
+  // dres now holds the gradient of the encoder output.
+  k->EncoderBackward(grad(kWte), grad(kWpe), g.dres, inputs_, B, T, C);
   if (on_layer) on_layer(-1);
   return absl::OkStatus();
 }
 
-void Gpt::LayerBackward(int l, float* dres_out, float* dres_in) {
+void Gpt::LayerBackward(int l, float* dres) {
   const int B = B_, T = T_, C = config_.channels, NH = config_.num_heads;
   const size_t N = static_cast<size_t>(B) * T, NC = N * C, c = C;
   const GptActivations& a = acts_;
@@ -240,29 +236,29 @@ void Gpt::LayerBackward(int l, float* dres_out, float* dres_in) {
   const float* fch = a.fch + l * 4 * NC;
   const float* fch_gelu = a.fch_gelu + l * 4 * NC;
 
-  // residual3 = residual2 + fcproj
-  k->ResidualBackward(g.dresidual2, g.dfcproj, dres_out, NC);
+  // residual3 = residual2 + fcproj: dres is d(fcproj) and, once ln2's
+  // backward has added into it, d(residual2).
   k->MatmulBackward(g.dfch_gelu, grad(kFcprojw) + l * 4 * c * c,
-                    grad(kFcprojb) + l * c, g.dfcproj, fch_gelu,
+                    grad(kFcprojb) + l * c, dres, fch_gelu,
                     param(kFcprojw) + l * 4 * c * c, N, 4 * C, C);
   k->GeluBackward(g.dfch, fch, g.dfch_gelu, 4 * NC);
   k->MatmulBackward(g.dln2, grad(kFcw) + l * 4 * c * c, grad(kFcb) + l * 4 * c,
                     g.dfch, ln2, param(kFcw) + l * 4 * c * c, N, C, 4 * C);
-  k->LayerNormBackward(g.dresidual2, grad(kLn2w) + l * c, grad(kLn2b) + l * c,
-                       g.dln2, residual2, param(kLn2w) + l * c,
-                       a.ln2_mean + l * N, a.ln2_rstd + l * N, N, C);
-  // residual2 = residual + attproj
-  k->ResidualBackward(dres_in, g.dattproj, g.dresidual2, NC);
+  k->LayerNormBackward(dres, grad(kLn2w) + l * c, grad(kLn2b) + l * c, g.dln2,
+                       residual2, param(kLn2w) + l * c, a.ln2_mean + l * N,
+                       a.ln2_rstd + l * N, N, C);
+  // residual2 = residual + attproj: dres is d(attproj) and, once ln1's
+  // backward has added into it, d(residual), the layer input's gradient.
   k->MatmulBackward(g.datty, grad(kAttprojw) + l * c * c,
-                    grad(kAttprojb) + l * c, g.dattproj, atty,
+                    grad(kAttprojb) + l * c, dres, atty,
                     param(kAttprojw) + l * c * c, N, C, C);
   k->AttentionBackward(g.dqkv, g.datt, g.datty, qkv, att, B, T, C, NH);
   k->MatmulBackward(g.dln1, grad(kQkvw) + l * 3 * c * c,
                     grad(kQkvb) + l * 3 * c, g.dqkv, ln1,
                     param(kQkvw) + l * 3 * c * c, N, C, 3 * C);
-  k->LayerNormBackward(dres_in, grad(kLn1w) + l * c, grad(kLn1b) + l * c,
-                       g.dln1, residual, param(kLn1w) + l * c,
-                       a.ln1_mean + l * N, a.ln1_rstd + l * N, N, C);
+  k->LayerNormBackward(dres, grad(kLn1w) + l * c, grad(kLn1b) + l * c, g.dln1,
+                       residual, param(kLn1w) + l * c, a.ln1_mean + l * N,
+                       a.ln1_rstd + l * N, N, C);
 }
 
 }  // namespace pserve

@@ -98,7 +98,8 @@ class Gpt {
   void EnsureActivations(int B, int T);
   void EnsureActivationGrads();
   void LayerForward(int l);
-  void LayerBackward(int l, float* dres_out, float* dres_in);
+  // dres (B,T,C): gradient of layer l's output in, of its input out.
+  void LayerBackward(int l, float* dres);
 
   GptConfig config_;
   Backend* backend_;

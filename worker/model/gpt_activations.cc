@@ -59,21 +59,17 @@ size_t LayoutActivationGrads(const GptConfig& c, int B, int T, float* base,
   Carver k(base);
   g->dlogits = k.Take(N * c.padded_vocab_size);
   g->dlnf = k.Take(N * C);
-  g->dres_a = k.Take(N * C);
-  g->dres_b = k.Take(N * C);
+  g->dres = k.Take(N * C);
   const size_t block_start = k.used();
-  g->dfcproj = k.Take(N * C);
-  g->layer_block = g->dfcproj;
   g->dfch_gelu = k.Take(N * 4 * C);
+  g->layer_block = g->dfch_gelu;
   g->dfch = k.Take(N * 4 * C);
   g->dln2 = k.Take(N * C);
-  g->dresidual2 = k.Take(N * C);
-  g->dattproj = k.Take(N * C);
   g->datty = k.Take(N * C);
   g->dqkv = k.Take(N * 3 * C);
   g->dln1 = k.Take(N * C);
-  g->datt = k.Take(static_cast<size_t>(B) * NH * T * T);
   g->layer_block_size = k.used() - block_start;
+  g->datt = k.Take(static_cast<size_t>(B) * NH * T * T);
   return k.used();
 }
 

@@ -38,25 +38,24 @@ struct GptActivations {
 };
 
 // Gradients of activations for backward. Only one layer's worth is kept:
-// `layer_block` (the fields from dfcproj to datt, contiguous) is zeroed
-// before each layer's backward and reused by the next.
+// `layer_block` (the fields from dfch_gelu to dln1, contiguous) is zeroed
+// before each layer's backward and reused by the next. The residual stream's
+// gradient lives in `dres` alone: a residual add passes its output gradient
+// through unchanged, so each layer's backward reads dres as the gradient of
+// its output and leaves the gradient of its input in it.
 struct GptActivationGrads {
   float* dlogits = nullptr;      // (B, T, Vp)
   float* dlnf = nullptr;         // (B, T, C)
-  float* dres_a = nullptr;       // (B, T, C) residual stream, ping
-  float* dres_b = nullptr;       // (B, T, C) residual stream, pong
+  float* dres = nullptr;         // (B, T, C) residual stream
   float* layer_block = nullptr;  // start of the per-layer block below
   size_t layer_block_size = 0;   // floats in the per-layer block
-  float* dfcproj = nullptr;      // (B, T, C)
   float* dfch_gelu = nullptr;    // (B, T, 4*C)
   float* dfch = nullptr;         // (B, T, 4*C)
   float* dln2 = nullptr;         // (B, T, C)
-  float* dresidual2 = nullptr;   // (B, T, C)
-  float* dattproj = nullptr;     // (B, T, C)
   float* datty = nullptr;        // (B, T, C)
   float* dqkv = nullptr;         // (B, T, 3*C)
   float* dln1 = nullptr;         // (B, T, C)
-  float* datt = nullptr;         // (B, NH, T, T) scratch
+  float* datt = nullptr;         // (B, NH, T, T) scratch, never zeroed
 };
 
 // Carves `base` into the activation tensors for batch (B, T) and returns the
