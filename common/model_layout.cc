@@ -13,6 +13,10 @@
 namespace pserve {
 namespace {
 
+// Bounds that keep a malformed declaration from exhausting memory.
+constexpr int64_t kMaxModelParams = int64_t{1} << 40;
+constexpr int64_t kMaxChunks = int64_t{1} << 22;
+
 absl::StatusOr<int64_t> Numel(const TensorSpec& t) {
   if (t.shape_size() == 0)
     return absl::InvalidArgumentError(
@@ -22,6 +26,10 @@ absl::StatusOr<int64_t> Numel(const TensorSpec& t) {
     if (d <= 0)
       return absl::InvalidArgumentError(absl::StrCat(
           "tensor '", t.name(), "' has a non-positive dimension ", d));
+    if (n > kMaxModelParams / d)
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", t.name(), "' has more than ",
+                       kMaxModelParams, " elements"));
     n *= d;
   }
   return n;
@@ -94,6 +102,15 @@ absl::StatusOr<ModelLayout> ModelLayout::Build(
           absl::StrCat("tensor name '", tensors[t].name(), "' is repeated"));
     absl::StatusOr<int64_t> numel = Numel(tensors[t]);
     if (!numel.ok()) return numel.status();
+    if (layout.total_params_ + *numel > kMaxModelParams)
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the model has more than ", kMaxModelParams, " parameters"));
+    if (static_cast<int64_t>(layout.chunks_.size()) +
+            (*numel + per_chunk - 1) / per_chunk >
+        kMaxChunks)
+      return absl::InvalidArgumentError(absl::StrCat(
+          "chunk_bytes=", chunk_bytes, " cuts the model into more than ",
+          kMaxChunks, " chunks; use a larger chunk size (default 4 MiB)"));
     layout.tensor_numel_.push_back(*numel);
     layout.tensor_offset_.push_back(layout.total_params_);
     for (int64_t off = 0, c = 0; off < *numel; off += per_chunk, ++c) {

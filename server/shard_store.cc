@@ -3,6 +3,8 @@
 // and pulls of different chunks never contend.
 #include "server/shard_store.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -86,6 +88,8 @@ absl::Status ShardStore::BuildChunks(const InitRequest& request) {
   absl::StatusOr<ModelLayout> layout =
       ModelLayout::Build(tensors, request.chunk_bytes(), config_.num_servers);
   if (!layout.ok()) return layout.status();
+  absl::Status fits = CheckMemory(*layout);
+  if (!fits.ok()) return fits;
   layout_ = std::make_unique<ModelLayout>(*std::move(layout));
   const int states = OptimizerStateArrays(config_.optimizer.kind);
   const int W = config_.num_workers;
@@ -114,6 +118,21 @@ absl::Status ShardStore::BuildChunks(const InitRequest& request) {
   initialized_.store(true, std::memory_order_release);
   spdlog::info("model declared: {} tensors, {} params in {} chunks here",
                tensors.size(), num_params_, chunks_.size());
+  return absl::OkStatus();
+}
+
+absl::Status ShardStore::CheckMemory(const ModelLayout& layout) const {
+  const int64_t params = layout.BytesPerServer()[config_.server_id] / 4;
+  const int arrays = 1 + OptimizerStateArrays(config_.optimizer.kind) +
+                     (config_.mode == ConsistencyMode::kSync ? 1 : 0);
+  const double need = static_cast<double>(params) * arrays * sizeof(float);
+  const double have = static_cast<double>(sysconf(_SC_PHYS_PAGES)) *
+                      static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  if (need > have)
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "this server's share of the model needs ", need / (1 << 30),
+        " GiB but the machine has ", have / (1 << 30),
+        " GiB; use more servers (--num_servers) or a smaller model"));
   return absl::OkStatus();
 }
 

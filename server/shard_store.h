@@ -116,6 +116,8 @@ class ShardStore {
   absl::Status CheckStepLocked(const Chunk& c, int rank, int64_t step) const
       ABSL_SHARED_LOCKS_REQUIRED(c.mu);
   absl::Status BuildChunks(const InitRequest& request);
+  // RESOURCE_EXHAUSTED if this server's share cannot fit in physical memory.
+  absl::Status CheckMemory(const ModelLayout& layout) const;
 
   const ServerConfig config_;
   absl::Mutex init_mu_;

@@ -227,3 +227,35 @@ TEST_CASE("the server's /metrics moves with traffic") {
 
 }  // namespace
 }  // namespace pserve
+
+namespace pserve {
+namespace {
+
+TEST_CASE("declarations too large for memory are refused, not fatal") {
+  auto cluster = LocalCluster::Start(1, {"--num_workers=1"});
+  REQUIRE(cluster.ok());
+  ClientOptions o;
+  o.servers = cluster->addresses();
+  auto client = PsClient::Connect(o);
+  REQUIRE(client.ok());
+  InitRequest huge = SmallModel(1, "sync");
+  huge.mutable_tensors(0)->set_shape(0, int64_t{1} << 38);  // 1 TiB of floats
+  huge.set_chunk_bytes(int64_t{1} << 30);
+  absl::Status s = (*client)->Init(huge);
+  INFO(s.ToString());
+  REQUIRE(absl::IsResourceExhausted(s));
+  InitRequest overflow = SmallModel(1, "sync");
+  overflow.mutable_tensors(1)->set_shape(0, int64_t{1} << 40);
+  overflow.mutable_tensors(1)->set_shape(1, int64_t{1} << 40);
+  REQUIRE(absl::IsInvalidArgument((*client)->Init(overflow)));
+  InitRequest tiny_chunks = SmallModel(1, "sync");
+  tiny_chunks.mutable_tensors(0)->set_shape(0, int64_t{1} << 30);
+  tiny_chunks.set_chunk_bytes(4);
+  REQUIRE(absl::IsInvalidArgument((*client)->Init(tiny_chunks)));
+  // The server is still up and accepts a sane model.
+  auto ok = MakeClient(*cluster, 0, SmallModel(1, "sync"));
+  REQUIRE(ok->layout().total_params() > 0);
+}
+
+}  // namespace
+}  // namespace pserve
