@@ -1,9 +1,12 @@
 // ps_bench --suite=worker: tokens/s of a CPU training step (forward,
 // backward, local AdamW over all parameters; no communication) of pserve's
 // Gpt on the Eigen CPU backend against PyTorch (tools/torch_step_bench.py)
-// on the identical model, batch, optimizer and thread count, same run.
+// on the identical model, batch, optimizer and thread count, same run, with
+// the two programs' steps alternating so both see the same machine load.
 // Single-threaded driver; the backend and the update use --threads threads.
 #include <omp.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +23,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/model_layout.h"
 #include "common/optimizer.h"
 #include "kernels/ops.h"
@@ -202,94 +206,100 @@ StepTiming SummarizeSteps(std::vector<double> seconds, int tokens_per_step) {
   return {tokens_per_step / median, tokens_per_step / seconds.front()};
 }
 
-// Times pserve's training step of `config`; false (with a message) on error.
-bool TimePserve(const GptConfig& config, int threads, int warmup, int steps,
-                StepTiming* out) {
-  std::unique_ptr<Backend> cpu = MakeCpuBackend(threads);
-  std::unique_ptr<ProfilingBackend> profiler;
-  Backend* backend = cpu.get();
-  if (absl::GetFlag(FLAGS_profile)) {
-    profiler = std::make_unique<ProfilingBackend>(cpu.get());
-    backend = profiler.get();
-  }
-  absl::StatusOr<std::unique_ptr<Gpt>> made = Gpt::Create(config, backend);
-  if (!made.ok()) {
-    std::fprintf(stderr, "ps_bench: %s\n", made.status().ToString().c_str());
-    return false;
-  }
-  Gpt& model = **made;
-  const size_t P = model.num_parameters();
-  {
+// pserve's training step of one model on its own CPU backend.
+class PserveStepper {
+ public:
+  // Builds the model with GPT-2 init and a fixed random batch; false (with
+  // a message) on error.
+  bool Init(const GptConfig& config, int threads, bool profile) {
+    cpu_ = MakeCpuBackend(threads);
+    threads_ = threads;
+    backend_ = cpu_.get();
+    if (profile) {
+      profiler_ = std::make_unique<ProfilingBackend>(cpu_.get());
+      backend_ = profiler_.get();
+    }
+    absl::StatusOr<std::unique_ptr<Gpt>> made = Gpt::Create(config, backend_);
+    if (!made.ok()) {
+      std::fprintf(stderr, "ps_bench: %s\n", made.status().ToString().c_str());
+      return false;
+    }
+    model_ = *std::move(made);
+    const size_t P = model_->num_parameters();
     std::vector<float> host(P);
     const std::vector<TensorSpec> specs = GptParameterSpecs(config);
     for (int t = 0; t < kNumGptTensors; ++t) {
-      FillInit(kInitSeed, specs[t].name(), 0, model.tensor_size(t),
-               specs[t].init(), host.data() + model.tensor_offset(t));
+      FillInit(kInitSeed, specs[t].name(), 0, model_->tensor_size(t),
+               specs[t].init(), host.data() + model_->tensor_offset(t));
     }
-    model.SetParameters(host.data());
-  }
-  std::mt19937 gen(5678);
-  std::uniform_int_distribution<int32_t> token(0, config.vocab_size - 1);
-  std::vector<int32_t> tokens(kBatch * (kSeqLen + 1));
-  for (int32_t& t : tokens) t = token(gen);
-  std::vector<int32_t> inputs(kBatch * kSeqLen), targets(kBatch * kSeqLen);
-  for (int b = 0; b < kBatch; ++b) {
-    for (int t = 0; t < kSeqLen; ++t) {
-      inputs[b * kSeqLen + t] = tokens[b * (kSeqLen + 1) + t];
-      targets[b * kSeqLen + t] = tokens[b * (kSeqLen + 1) + t + 1];
+    model_->SetParameters(host.data());
+    std::mt19937 gen(5678);
+    std::uniform_int_distribution<int32_t> token(0, config.vocab_size - 1);
+    std::vector<int32_t> tokens(kBatch * (kSeqLen + 1));
+    for (int32_t& t : tokens) t = token(gen);
+    inputs_.resize(kBatch * kSeqLen);
+    targets_.resize(kBatch * kSeqLen);
+    for (int b = 0; b < kBatch; ++b) {
+      for (int t = 0; t < kSeqLen; ++t) {
+        inputs_[b * kSeqLen + t] = tokens[b * (kSeqLen + 1) + t];
+        targets_[b * kSeqLen + t] = tokens[b * (kSeqLen + 1) + t + 1];
+      }
     }
+    opt_.kind = OptimizerKind::kAdamW;
+    opt_.lr = 1e-4f;
+    opt_.weight_decay = 0.0f;
+    // Adam state in backend (host) memory, already touched by Alloc.
+    m_ = backend_->Alloc(P);
+    v_ = backend_->Alloc(P);
+    return true;
   }
-  OptimizerConfig opt;
-  opt.kind = OptimizerKind::kAdamW;
-  opt.lr = 1e-4f;
-  opt.weight_decay = 0.0f;
-  // Adam state in backend (host) memory, already touched by Alloc.
-  float* m = backend->Alloc(P);
-  float* v = backend->Alloc(P);
-  float* params = model.params();
-  const float* grads = model.grads();
-  int64_t step_index = 0;
-  bool ok = true;
-  auto step = [&]() {
+
+  ~PserveStepper() {
+    if (m_ != nullptr) backend_->Free(m_);
+    if (v_ != nullptr) backend_->Free(v_);
+  }
+
+  // Seconds of one training step, or a negative value on error.
+  double Step() {
+    const auto start = std::chrono::steady_clock::now();
     absl::StatusOr<float> loss =
-        model.Forward(inputs.data(), targets.data(), kBatch, kSeqLen);
-    absl::Status s = loss.ok() ? model.Backward() : loss.status();
+        model_->Forward(inputs_.data(), targets_.data(), kBatch, kSeqLen);
+    absl::Status s = loss.ok() ? model_->Backward() : loss.status();
     if (!s.ok()) {
       std::fprintf(stderr, "ps_bench: %s\n", s.ToString().c_str());
-      ok = false;
-      return;
+      return -1;
     }
+    const size_t P = model_->num_parameters();
+    float* params = model_->params();
+    const float* grads = model_->grads();
     // Elementwise, so splitting it over threads changes no result.
-    const int64_t chunks = threads;
-#pragma omp parallel for schedule(static) num_threads(threads)
+    const int64_t chunks = threads_;
+#pragma omp parallel for schedule(static) num_threads(threads_)
     for (int64_t c = 0; c < chunks; ++c) {
       const size_t begin = P * c / chunks, end = P * (c + 1) / chunks;
-      ApplyUpdate(opt, step_index, params + begin, grads + begin, m + begin,
-                  v + begin, end - begin);
+      ApplyUpdate(opt_, step_index_, params + begin, grads + begin, m_ + begin,
+                  v_ + begin, end - begin);
     }
-    ++step_index;
-  };
-  for (int i = 0; i < warmup && ok; ++i) step();
-  if (profiler != nullptr) profiler->Reset();
-  std::vector<double> seconds;
-  for (int i = 0; i < steps && ok; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    step();
-    seconds.push_back(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-            .count());
+    ++step_index_;
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                         start)
+        .count();
   }
-  backend->Free(m);
-  backend->Free(v);
-  if (!ok) return false;
-  *out = SummarizeSteps(seconds, kBatch * kSeqLen);
-  if (profiler != nullptr) {
-    std::printf("pserve %s: ms per step by op\n",
-                GptConfigString(config).c_str());
-    profiler->Print(steps);
-  }
-  return true;
-}
+
+  ProfilingBackend* profiler() { return profiler_.get(); }
+
+ private:
+  std::unique_ptr<Backend> cpu_;
+  std::unique_ptr<ProfilingBackend> profiler_;
+  Backend* backend_ = nullptr;
+  std::unique_ptr<Gpt> model_;
+  std::vector<int32_t> inputs_, targets_;
+  OptimizerConfig opt_;
+  float* m_ = nullptr;
+  float* v_ = nullptr;
+  int threads_ = 1;
+  int64_t step_index_ = 0;
+};
 
 std::string DefaultTorchScript() {
   const std::string rel = "tools/torch_step_bench.py";
@@ -303,59 +313,112 @@ std::string DefaultTorchScript() {
   return rel;
 }
 
-struct TorchResult {
-  double tok_s = 0;
-  double best_tok_s = 0;
-  std::string blas;
-  std::string blas_path;
+// The value of `key=` in a line of space-separated key=value fields.
+std::string Field(const std::string& line, const std::string& key) {
+  for (absl::string_view f : absl::StrSplit(line, ' ')) {
+    if (absl::ConsumePrefix(&f, key + "=")) return std::string(f);
+  }
+  return "";
+}
+
+// tools/torch_step_bench.py --serve in a child process: one timed PyTorch
+// step per Step() call, over a pair of pipes.
+class TorchPeer {
+ public:
+  // Starts the peer and waits for its warmup; false (with a message) if it
+  // fails to start or reports no BLAS.
+  bool Start(const std::string& python, const std::vector<std::string>& args) {
+    int to_child[2], from_child[2];
+    if (pipe(to_child) != 0 || pipe(from_child) != 0) return false;
+    // Built before fork: the child only calls async-signal-safe functions.
+    std::vector<char*> argv;
+    argv.push_back(const_cast<char*>(python.c_str()));
+    for (const std::string& a : args) {
+      argv.push_back(const_cast<char*>(a.c_str()));
+    }
+    argv.push_back(nullptr);
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(to_child[0], 0);
+      dup2(from_child[1], 1);
+      close(to_child[1]);
+      close(from_child[0]);
+      execv(python.c_str(), argv.data());
+      _exit(127);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    if (pid_ < 0) return false;
+    in_ = fdopen(to_child[1], "w");
+    out_ = fdopen(from_child[0], "r");
+    const std::string ready = ReadLine();
+    if (ready.rfind("TORCH ready", 0) != 0) {
+      std::fprintf(stderr, "ps_bench: the PyTorch peer did not start\n");
+      return false;
+    }
+    blas = Field(ready, "blas");
+    blas_path = Field(ready, "blas_path");
+    return true;
+  }
+
+  // Seconds of one PyTorch training step as the peer timed it, or a
+  // negative value on error.
+  double Step() {
+    std::fputs("step\n", in_);
+    std::fflush(in_);
+    const std::string line = ReadLine();
+    if (line.rfind("STEP ", 0) != 0) return -1;
+    return std::stod(line.substr(5));
+  }
+
+  ~TorchPeer() {
+    if (in_ != nullptr) {
+      std::fputs("quit\n", in_);
+      std::fclose(in_);
+    }
+    if (out_ != nullptr) std::fclose(out_);
+    if (pid_ > 0) waitpid(pid_, nullptr, 0);
+  }
+
+  std::string blas, blas_path;
+
+ private:
+  std::string ReadLine() {
+    std::string line;
+    char buf[4096];
+    while (std::fgets(buf, sizeof(buf), out_) != nullptr) {
+      line += buf;
+      if (!line.empty() && line.back() == '\n') {
+        line.pop_back();
+        return line;
+      }
+    }
+    return line;
+  }
+
+  pid_t pid_ = -1;
+  FILE* in_ = nullptr;
+  FILE* out_ = nullptr;
 };
 
-// Runs the PyTorch peer with `args` and parses its TORCH line; false (with
-// a message) if it fails or prints none.
-bool RunTorch(const std::string& python, const std::string& script,
-              const std::string& args, TorchResult* out) {
-  const std::string command =
-      absl::StrCat("'", python, "' '", script, "' ", args);
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) {
-    std::fprintf(stderr, "ps_bench: cannot run %s\n", command.c_str());
-    return false;
-  }
-  std::string line, result_line;
-  char buf[4096];
-  while (std::fgets(buf, sizeof(buf), pipe) != nullptr) {
-    line += buf;
-    if (!line.empty() && line.back() == '\n') {
-      if (line.rfind("TORCH ", 0) == 0) result_line = line;
-      line.clear();
-    }
-  }
-  const int rc = pclose(pipe);
-  if (rc != 0 || result_line.empty()) {
-    std::fprintf(stderr, "ps_bench: %s failed (status %d)\n", command.c_str(),
-                 rc);
-    return false;
-  }
-  for (absl::string_view field :
-       absl::StrSplit(absl::StripSuffix(result_line, "\n"), ' ')) {
-    const size_t eq = field.find('=');
-    if (eq == absl::string_view::npos) continue;
-    const std::string key(field.substr(0, eq)), value(field.substr(eq + 1));
-    if (key == "tok_s") out->tok_s = std::stod(value);
-    if (key == "best_tok_s") out->best_tok_s = std::stod(value);
-    if (key == "blas") out->blas = value;
-    if (key == "blas_path") out->blas_path = value;
-  }
-  return out->tok_s > 0;
+std::vector<std::string> TorchArgs(const std::string& script,
+                                   const GptConfig& c, int threads,
+                                   int warmup) {
+  return {script,           "--serve",
+          "--layers",       absl::StrCat(c.num_layers),
+          "--channels",     absl::StrCat(c.channels),
+          "--heads",        absl::StrCat(c.num_heads),
+          "--seq_len",      absl::StrCat(c.max_seq_len),
+          "--vocab",        absl::StrCat(c.vocab_size),
+          "--padded_vocab", absl::StrCat(c.padded_vocab_size),
+          "--batch",        absl::StrCat(kBatch),
+          "--threads",      absl::StrCat(threads),
+          "--warmup",       absl::StrCat(warmup)};
 }
 
-std::string TorchArgs(const GptConfig& c, int threads, int warmup, int steps) {
-  return absl::StrCat("--layers ", c.num_layers, " --channels ", c.channels,
-                      " --heads ", c.num_heads, " --seq_len ", c.max_seq_len,
-                      " --vocab ", c.vocab_size, " --padded_vocab ",
-                      c.padded_vocab_size, " --batch ", kBatch, " --threads ",
-                      threads, " --warmup ", warmup, " --steps ", steps);
-}
+// Lets the other side's idle threads (OpenMP, OpenBLAS) stop spinning
+// before the next timed step starts.
+void Settle() { usleep(200 * 1000); }
 
 }  // namespace
 
@@ -363,13 +426,14 @@ int RunWorkerSuite() {
   const int threads = absl::GetFlag(FLAGS_threads);
   const int steps = absl::GetFlag(FLAGS_steps);
   const int warmup = absl::GetFlag(FLAGS_warmup_steps);
+  const bool compare = absl::GetFlag(FLAGS_compare_torch);
+  const bool profile = absl::GetFlag(FLAGS_profile);
   if (threads < 1 || steps < 1 || warmup < 0) {
     std::fprintf(stderr,
                  "ps_bench: --threads and --steps must be >= 1, "
                  "--warmup_steps >= 0\n");
     return 2;
   }
-  const bool compare = absl::GetFlag(FLAGS_compare_torch);
   std::string script = absl::GetFlag(FLAGS_torch_script);
   if (script.empty()) script = DefaultTorchScript();
   const std::string python = absl::GetFlag(FLAGS_python);
@@ -379,37 +443,6 @@ int RunWorkerSuite() {
                  "root or pass --torch_script\n",
                  script.c_str());
     return 2;
-  }
-
-  // Check the BLAS first: a PyTorch on netlib's reference BLAS is no peer.
-  TorchResult probe;
-  if (compare) {
-    const std::string command = absl::StrCat(
-        "'", python, "' '", script, "' --blas_only --threads ", threads);
-    FILE* pipe = popen(command.c_str(), "r");
-    char buf[1024];
-    std::string all;
-    while (pipe != nullptr && std::fgets(buf, sizeof(buf), pipe) != nullptr) {
-      all += buf;
-    }
-    if (pipe == nullptr || pclose(pipe) != 0 ||
-        all.find("TORCH blas=") == std::string::npos) {
-      std::fprintf(stderr,
-                   "ps_bench: %s cannot import torch; install python3-torch "
-                   "(tools/setup.sh --with-torch)\n",
-                   python.c_str());
-      return 2;
-    }
-    const size_t at = all.find("blas=") + 5;
-    probe.blas = all.substr(at, all.find_first_of(" \n", at) - at);
-  }
-  if (probe.blas == "netlib") {
-    std::fprintf(stderr,
-                 "ps_bench: PyTorch is on the reference (netlib) BLAS, which "
-                 "is no fair peer; install libopenblas0-pthread "
-                 "(tools/setup.sh --with-torch) so that Debian's "
-                 "alternatives switch libblas.so.3 to OpenBLAS\n");
-    return 3;
   }
 
   GptConfig small = *GptPreset("small");
@@ -422,53 +455,98 @@ int RunWorkerSuite() {
   };
   std::printf(
       "worker suite: training step (forward+backward+AdamW), B=%d T=%d, "
-      "%d threads, median of %d steps after %d warmup\n",
+      "%d threads; pserve and PyTorch steps alternate; median of %d steps "
+      "each after %d warmup\n",
       kBatch, kSeqLen, threads, steps, warmup);
+  std::fflush(stdout);
   struct Row {
     std::string name;
-    StepTiming pserve;
-    TorchResult torch;
+    StepTiming pserve, torch;
+    std::string blas, blas_path;
   };
   std::vector<Row> rows;
   for (const ModelCase& mc : cases) {
-    Row row{mc.name, {}, {}};
-    if (!TimePserve(mc.config, threads, warmup, steps, &row.pserve)) return 1;
+    Row row{mc.name, {}, {}, "", ""};
+    PserveStepper pserve;
+    if (!pserve.Init(mc.config, threads, profile)) return 1;
+    std::unique_ptr<TorchPeer> torch;
+    if (compare) {
+      torch = std::make_unique<TorchPeer>();
+      if (!torch->Start(python,
+                        TorchArgs(script, mc.config, threads, warmup))) {
+        std::fprintf(stderr,
+                     "ps_bench: %s %s failed; it needs python3-torch "
+                     "(tools/setup.sh --with-torch)\n",
+                     python.c_str(), script.c_str());
+        return 2;
+      }
+      row.blas = torch->blas;
+      row.blas_path = torch->blas_path;
+      if (row.blas == "netlib") {
+        std::fprintf(stderr,
+                     "ps_bench: PyTorch is on the reference (netlib) BLAS "
+                     "(%s), which is no fair peer; install "
+                     "libopenblas0-pthread (tools/setup.sh --with-torch) so "
+                     "that Debian's alternatives switch libblas.so.3 to "
+                     "OpenBLAS\n",
+                     row.blas_path.c_str());
+        return 3;
+      }
+      Settle();
+    }
+    for (int i = 0; i < warmup; ++i) {
+      if (pserve.Step() < 0) return 1;
+    }
+    if (pserve.profiler() != nullptr) pserve.profiler()->Reset();
+    std::vector<double> ours, theirs;
+    for (int i = 0; i < steps; ++i) {
+      const double s = pserve.Step();
+      if (s < 0) return 1;
+      ours.push_back(s);
+      if (!compare) continue;
+      Settle();
+      const double t = torch->Step();
+      if (t < 0) {
+        std::fprintf(stderr, "ps_bench: the PyTorch peer failed a step\n");
+        return 1;
+      }
+      theirs.push_back(t);
+      Settle();
+    }
+    row.pserve = SummarizeSteps(ours, kBatch * kSeqLen);
+    if (compare) row.torch = SummarizeSteps(theirs, kBatch * kSeqLen);
+    if (pserve.profiler() != nullptr) {
+      std::printf("pserve %s: ms per step by op\n",
+                  GptConfigString(mc.config).c_str());
+      pserve.profiler()->Print(steps);
+    }
     if (!compare) {
       std::printf("%-22s pserve %8.0f tok/s (best %.0f)\n", mc.name.c_str(),
                   row.pserve.median_tok_s, row.pserve.best_tok_s);
-      std::fflush(stdout);
-      continue;
     }
-    if (!RunTorch(python, script, TorchArgs(mc.config, threads, warmup, steps),
-                  &row.torch)) {
-      return 1;
-    }
-    if (row.torch.blas == "netlib") {
-      std::fprintf(stderr, "ps_bench: PyTorch ran on netlib BLAS\n");
-      return 3;
-    }
+    std::fflush(stdout);
     rows.push_back(row);
   }
-
   if (!compare) return 0;
+
   std::printf("%-22s %12s %12s %8s %12s %12s  %s\n", "model", "pserve tok/s",
               "torch tok/s", "ratio", "pserve best", "torch best", "BLAS");
   double min_ratio = 1e30;
   const Row* worst = nullptr;
   for (const Row& r : rows) {
-    const double ratio = r.pserve.median_tok_s / r.torch.tok_s;
+    const double ratio = r.pserve.median_tok_s / r.torch.median_tok_s;
     std::printf("%-22s %12.0f %12.0f %8.2f %12.0f %12.0f  %s\n", r.name.c_str(),
-                r.pserve.median_tok_s, r.torch.tok_s, ratio,
-                r.pserve.best_tok_s, r.torch.best_tok_s, r.torch.blas.c_str());
+                r.pserve.median_tok_s, r.torch.median_tok_s, ratio,
+                r.pserve.best_tok_s, r.torch.best_tok_s, r.blas.c_str());
     if (ratio < min_ratio) {
       min_ratio = ratio;
       worst = &r;
     }
   }
-  std::printf("torch BLAS: %s\n", rows.front().torch.blas_path.c_str());
+  std::printf("torch BLAS: %s\n", rows.front().blas_path.c_str());
   std::printf(
       "RESULT worker_tok_s=%.0f torch_tok_s=%.0f worker_vs_torch=%.2f\n",
-      worst->pserve.median_tok_s, worst->torch.tok_s, min_ratio);
+      worst->pserve.median_tok_s, worst->torch.median_tok_s, min_ratio);
   return 0;
 }
 

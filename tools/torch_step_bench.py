@@ -12,6 +12,11 @@ pre-LayerNorm blocks (eps 1e-5), GELU (tanh), causal attention, tied token
 embedding, GPT-2 init (std 0.02, residual projections 0.02/sqrt(2L), wpe
 0.01). Prints one line per timed step and a final line of key=value pairs:
     TORCH tok_s=<median-step tokens/s> best_tok_s=... blas=<openblas|netlib|...>
+
+With --serve, it warms up, prints `TORCH ready blas=... blas_path=...`, then
+runs one timed step per `step` line on stdin, answering `STEP <seconds>`,
+until `quit` or end of input: ps_bench alternates these steps with its own
+so that both see the same machine load.
 """
 
 import argparse
@@ -37,6 +42,8 @@ def parse_args():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--blas_only", action="store_true",
                     help="print which BLAS torch loaded and exit")
+    ap.add_argument("--serve", action="store_true",
+                    help="after warmup, time one step per 'step' stdin line")
     return ap.parse_args()
 
 
@@ -161,6 +168,17 @@ def main():
 
     for _ in range(a.warmup):
         step()
+    if a.serve:
+        print(f"TORCH ready blas={blas} blas_path={blas_path} "
+              f"torch={torch.__version__} threads={torch.get_num_threads()}",
+              flush=True)
+        for line in sys.stdin:
+            if line.strip() != "step":
+                break
+            t0 = time.perf_counter()
+            step()
+            print(f"STEP {time.perf_counter() - t0:.6f}", flush=True)
+        return 0
     times = []
     for i in range(a.steps):
         t0 = time.perf_counter()

@@ -5,9 +5,12 @@
 // fixed thread count.
 #include <omp.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "kernels/cpu/cpu_common.h"
@@ -21,6 +24,21 @@ namespace {
 constexpr size_t kAlignment = 64;
 // Below this many floats, memory ops run on one thread.
 constexpr int64_t kMinParallelFloats = 1 << 16;
+
+// The last-level cache size Eigen's GEMM blocking assumes, at most. VMs
+// often report the whole host's L3 (hundreds of MiB), which makes Eigen
+// pack right-hand panels far larger than one core's share of the cache.
+constexpr std::ptrdiff_t kMaxL3Bytes = std::ptrdiff_t{8} << 20;
+
+// Once per process, before any GEMM: caps Eigen's L3 size (a process-wide
+// setting that Eigen reads on every product).
+void TuneEigenCaches() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    Eigen::setCpuCacheSizes(Eigen::l1CacheSize(), Eigen::l2CacheSize(),
+                            std::min(Eigen::l3CacheSize(), kMaxL3Bytes));
+  });
+}
 
 void* AllocZeroed(size_t bytes) {
   void* p = nullptr;
@@ -36,6 +54,7 @@ void* AllocZeroed(size_t bytes) {
 class CpuBackend final : public Backend {
  public:
   explicit CpuBackend(int threads) {
+    TuneEigenCaches();
     ctx_.threads = threads > 0 ? threads : omp_get_max_threads();
   }
 
