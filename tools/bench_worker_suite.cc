@@ -5,29 +5,24 @@
 // the two programs' steps alternating so both see the same machine load.
 // Single-threaded driver; the backend and the update use --threads threads.
 #include <omp.h>
-#include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
-#include <climits>
 #include <cstdint>
 #include <cstdio>
-#include <map>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "common/model_layout.h"
 #include "common/optimizer.h"
 #include "kernels/ops.h"
+#include "tools/profiling_backend.h"
 #include "tools/ps_bench_suites.h"
+#include "tools/torch_peer.h"
 #include "worker/model/gpt.h"
 
 ABSL_FLAG(int, threads, 2,
@@ -50,147 +45,12 @@ namespace {
 
 constexpr int kBatch = 8;
 constexpr int kSeqLen = 256;
+constexpr int kTokensPerStep = kBatch * kSeqLen;
 constexpr uint64_t kInitSeed = 1234;
 
 struct ModelCase {
   std::string name;
   GptConfig config;
-};
-
-// A Backend that forwards every op to `inner` and adds its wall time to a
-// per-op total. Only compute ops are timed; memory ops just forward.
-class ProfilingBackend final : public Backend {
- public:
-  explicit ProfilingBackend(Backend* inner) : inner_(inner) {}
-
-  std::string Name() const override { return inner_->Name(); }
-  float* Alloc(size_t n) override { return inner_->Alloc(n); }
-  int32_t* AllocInt(size_t n) override { return inner_->AllocInt(n); }
-  void Free(void* p) override { inner_->Free(p); }
-  void Zero(float* p, size_t n) override {
-    Timed("Zero", [&] { inner_->Zero(p, n); });
-  }
-  void CopyFromHost(float* dst, const float* src, size_t n) override {
-    inner_->CopyFromHost(dst, src, n);
-  }
-  void CopyIntFromHost(int32_t* dst, const int32_t* src, size_t n) override {
-    inner_->CopyIntFromHost(dst, src, n);
-  }
-  void CopyToHost(float* dst, const float* src, size_t n) override {
-    inner_->CopyToHost(dst, src, n);
-  }
-  void Synchronize() override { inner_->Synchronize(); }
-  void EncoderForward(float* out, const int32_t* inp, const float* wte,
-                      const float* wpe, int B, int T, int C) override {
-    Timed("EncoderForward",
-          [&] { inner_->EncoderForward(out, inp, wte, wpe, B, T, C); });
-  }
-  void EncoderBackward(float* dwte, float* dwpe, const float* dout,
-                       const int32_t* inp, int B, int T, int C) override {
-    Timed("EncoderBackward",
-          [&] { inner_->EncoderBackward(dwte, dwpe, dout, inp, B, T, C); });
-  }
-  void LayerNormForward(float* out, float* mean, float* rstd, const float* inp,
-                        const float* weight, const float* bias, int N,
-                        int C) override {
-    Timed("LayerNormForward", [&] {
-      inner_->LayerNormForward(out, mean, rstd, inp, weight, bias, N, C);
-    });
-  }
-  void LayerNormBackward(float* dinp, float* dweight, float* dbias,
-                         const float* dout, const float* inp,
-                         const float* weight, const float* mean,
-                         const float* rstd, int N, int C) override {
-    Timed("LayerNormBackward", [&] {
-      inner_->LayerNormBackward(dinp, dweight, dbias, dout, inp, weight, mean,
-                                rstd, N, C);
-    });
-  }
-  void MatmulForward(float* out, const float* inp, const float* weight,
-                     const float* bias, int N, int C, int OC) override {
-    Timed(absl::StrCat("MatmulForward ", C, "->", OC),
-          [&] { inner_->MatmulForward(out, inp, weight, bias, N, C, OC); });
-  }
-  void MatmulBackward(float* dinp, float* dweight, float* dbias,
-                      const float* dout, const float* inp, const float* weight,
-                      int N, int C, int OC) override {
-    Timed(absl::StrCat("MatmulBackward ", C, "->", OC), [&] {
-      inner_->MatmulBackward(dinp, dweight, dbias, dout, inp, weight, N, C, OC);
-    });
-  }
-  void AttentionForward(float* out, float* att, const float* qkv, int B, int T,
-                        int C, int NH) override {
-    Timed("AttentionForward",
-          [&] { inner_->AttentionForward(out, att, qkv, B, T, C, NH); });
-  }
-  void AttentionBackward(float* dqkv, float* datt, const float* dout,
-                         const float* qkv, const float* att, int B, int T,
-                         int C, int NH) override {
-    Timed("AttentionBackward", [&] {
-      inner_->AttentionBackward(dqkv, datt, dout, qkv, att, B, T, C, NH);
-    });
-  }
-  void GeluForward(float* out, const float* inp, size_t N) override {
-    Timed("GeluForward", [&] { inner_->GeluForward(out, inp, N); });
-  }
-  void GeluBackward(float* dinp, const float* inp, const float* dout,
-                    size_t N) override {
-    Timed("GeluBackward", [&] { inner_->GeluBackward(dinp, inp, dout, N); });
-  }
-  void ResidualForward(float* out, const float* a, const float* b,
-                       size_t N) override {
-    Timed("ResidualForward", [&] { inner_->ResidualForward(out, a, b, N); });
-  }
-  void ResidualBackward(float* da, float* db, const float* dout,
-                        size_t N) override {
-    Timed("ResidualBackward",
-          [&] { inner_->ResidualBackward(da, db, dout, N); });
-  }
-  void SoftmaxCrossEntropy(float* losses, float* dlogits, const float* logits,
-                           const int32_t* targets, int B, int T, int V, int Vp,
-                           float dloss) override {
-    Timed("SoftmaxCrossEntropy", [&] {
-      inner_->SoftmaxCrossEntropy(losses, dlogits, logits, targets, B, T, V, Vp,
-                                  dloss);
-    });
-  }
-  double SumSquares(const float* x, size_t n) override {
-    double r = 0;
-    Timed("SumSquares", [&] { r = inner_->SumSquares(x, n); });
-    return r;
-  }
-  void Scale(float* x, float s, size_t n) override {
-    Timed("Scale", [&] { inner_->Scale(x, s, n); });
-  }
-
-  void Reset() { totals_.clear(); }
-  // Prints milliseconds per step of each op, largest first.
-  void Print(int steps) const {
-    std::vector<std::pair<double, std::string>> sorted;
-    double sum = 0;
-    for (const auto& [name, s] : totals_) {
-      sorted.push_back({s, name});
-      sum += s;
-    }
-    std::sort(sorted.rbegin(), sorted.rend());
-    for (const auto& [s, name] : sorted) {
-      std::printf("  %-28s %9.2f ms\n", name.c_str(), 1e3 * s / steps);
-    }
-    std::printf("  %-28s %9.2f ms\n", "(all ops)", 1e3 * sum / steps);
-  }
-
- private:
-  template <typename Fn>
-  void Timed(const std::string& name, Fn&& fn) {
-    const auto start = std::chrono::steady_clock::now();
-    fn();
-    totals_[name] +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
-            .count();
-  }
-
-  Backend* inner_;
-  std::map<std::string, double> totals_;
 };
 
 struct StepTiming {
@@ -225,32 +85,14 @@ class PserveStepper {
       return false;
     }
     model_ = *std::move(made);
-    const size_t P = model_->num_parameters();
-    std::vector<float> host(P);
-    const std::vector<TensorSpec> specs = GptParameterSpecs(config);
-    for (int t = 0; t < kNumGptTensors; ++t) {
-      FillInit(kInitSeed, specs[t].name(), 0, model_->tensor_size(t),
-               specs[t].init(), host.data() + model_->tensor_offset(t));
-    }
-    model_->SetParameters(host.data());
-    std::mt19937 gen(5678);
-    std::uniform_int_distribution<int32_t> token(0, config.vocab_size - 1);
-    std::vector<int32_t> tokens(kBatch * (kSeqLen + 1));
-    for (int32_t& t : tokens) t = token(gen);
-    inputs_.resize(kBatch * kSeqLen);
-    targets_.resize(kBatch * kSeqLen);
-    for (int b = 0; b < kBatch; ++b) {
-      for (int t = 0; t < kSeqLen; ++t) {
-        inputs_[b * kSeqLen + t] = tokens[b * (kSeqLen + 1) + t];
-        targets_[b * kSeqLen + t] = tokens[b * (kSeqLen + 1) + t + 1];
-      }
-    }
+    InitParameters(config);
+    MakeRandomBatch(config.vocab_size);
     opt_.kind = OptimizerKind::kAdamW;
     opt_.lr = 1e-4f;
     opt_.weight_decay = 0.0f;
     // Adam state in backend (host) memory, already touched by Alloc.
-    m_ = backend_->Alloc(P);
-    v_ = backend_->Alloc(P);
+    m_ = backend_->Alloc(model_->num_parameters());
+    v_ = backend_->Alloc(model_->num_parameters());
     return true;
   }
 
@@ -269,6 +111,44 @@ class PserveStepper {
       std::fprintf(stderr, "ps_bench: %s\n", s.ToString().c_str());
       return -1;
     }
+    ApplyAdamW();
+    ++step_index_;
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                         start)
+        .count();
+  }
+
+  ProfilingBackend* profiler() { return profiler_.get(); }
+
+ private:
+  // The same GPT-2 init (seeded per tensor) as the parameter servers use.
+  void InitParameters(const GptConfig& config) {
+    std::vector<float> host(model_->num_parameters());
+    const std::vector<TensorSpec> specs = GptParameterSpecs(config);
+    for (int t = 0; t < kNumGptTensors; ++t) {
+      FillInit(kInitSeed, specs[t].name(), 0, model_->tensor_size(t),
+               specs[t].init(), host.data() + model_->tensor_offset(t));
+    }
+    model_->SetParameters(host.data());
+  }
+
+  // kBatch rows of kSeqLen + 1 random tokens: inputs and shifted targets.
+  void MakeRandomBatch(int vocab_size) {
+    std::mt19937 gen(5678);
+    std::uniform_int_distribution<int32_t> token(0, vocab_size - 1);
+    std::vector<int32_t> tokens(kBatch * (kSeqLen + 1));
+    for (int32_t& t : tokens) t = token(gen);
+    inputs_.resize(kTokensPerStep);
+    targets_.resize(kTokensPerStep);
+    for (int b = 0; b < kBatch; ++b) {
+      for (int t = 0; t < kSeqLen; ++t) {
+        inputs_[b * kSeqLen + t] = tokens[b * (kSeqLen + 1) + t];
+        targets_[b * kSeqLen + t] = tokens[b * (kSeqLen + 1) + t + 1];
+      }
+    }
+  }
+
+  void ApplyAdamW() {
     const size_t P = model_->num_parameters();
     float* params = model_->params();
     const float* grads = model_->grads();
@@ -280,15 +160,8 @@ class PserveStepper {
       ApplyUpdate(opt_, step_index_, params + begin, grads + begin, m_ + begin,
                   v_ + begin, end - begin);
     }
-    ++step_index_;
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                         start)
-        .count();
   }
 
-  ProfilingBackend* profiler() { return profiler_.get(); }
-
- private:
   std::unique_ptr<Backend> cpu_;
   std::unique_ptr<ProfilingBackend> profiler_;
   Backend* backend_ = nullptr;
@@ -301,234 +174,155 @@ class PserveStepper {
   int64_t step_index_ = 0;
 };
 
-std::string DefaultTorchScript() {
-  const std::string rel = "tools/torch_step_bench.py";
-  char buf[PATH_MAX];
-  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  if (n > 0) {
-    const std::string runfile =
-        std::string(buf, n) + ".runfiles/__main__/" + rel;
-    if (access(runfile.c_str(), R_OK) == 0) return runfile;
-  }
-  return rel;
-}
-
-// The value of `key=` in a line of space-separated key=value fields.
-std::string Field(const std::string& line, const std::string& key) {
-  for (absl::string_view f : absl::StrSplit(line, ' ')) {
-    if (absl::ConsumePrefix(&f, key + "=")) return std::string(f);
-  }
-  return "";
-}
-
-// tools/torch_step_bench.py --serve in a child process: one timed PyTorch
-// step per Step() call, over a pair of pipes.
-class TorchPeer {
- public:
-  // Starts the peer and waits for its warmup; false (with a message) if it
-  // fails to start or reports no BLAS.
-  bool Start(const std::string& python, const std::vector<std::string>& args) {
-    int to_child[2], from_child[2];
-    if (pipe(to_child) != 0 || pipe(from_child) != 0) return false;
-    // Built before fork: the child only calls async-signal-safe functions.
-    std::vector<char*> argv;
-    argv.push_back(const_cast<char*>(python.c_str()));
-    for (const std::string& a : args) {
-      argv.push_back(const_cast<char*>(a.c_str()));
-    }
-    argv.push_back(nullptr);
-    pid_ = fork();
-    if (pid_ == 0) {
-      dup2(to_child[0], 0);
-      dup2(from_child[1], 1);
-      close(to_child[1]);
-      close(from_child[0]);
-      execv(python.c_str(), argv.data());
-      _exit(127);
-    }
-    close(to_child[0]);
-    close(from_child[1]);
-    if (pid_ < 0) return false;
-    in_ = fdopen(to_child[1], "w");
-    out_ = fdopen(from_child[0], "r");
-    const std::string ready = ReadLine();
-    if (ready.rfind("TORCH ready", 0) != 0) {
-      std::fprintf(stderr, "ps_bench: the PyTorch peer did not start\n");
-      return false;
-    }
-    blas = Field(ready, "blas");
-    blas_path = Field(ready, "blas_path");
-    return true;
-  }
-
-  // Seconds of one PyTorch training step as the peer timed it, or a
-  // negative value on error.
-  double Step() {
-    std::fputs("step\n", in_);
-    std::fflush(in_);
-    const std::string line = ReadLine();
-    if (line.rfind("STEP ", 0) != 0) return -1;
-    return std::stod(line.substr(5));
-  }
-
-  ~TorchPeer() {
-    if (in_ != nullptr) {
-      std::fputs("quit\n", in_);
-      std::fclose(in_);
-    }
-    if (out_ != nullptr) std::fclose(out_);
-    if (pid_ > 0) waitpid(pid_, nullptr, 0);
-  }
-
-  std::string blas, blas_path;
-
- private:
-  std::string ReadLine() {
-    std::string line;
-    char buf[4096];
-    while (std::fgets(buf, sizeof(buf), out_) != nullptr) {
-      line += buf;
-      if (!line.empty() && line.back() == '\n') {
-        line.pop_back();
-        return line;
-      }
-    }
-    return line;
-  }
-
-  pid_t pid_ = -1;
-  FILE* in_ = nullptr;
-  FILE* out_ = nullptr;
-};
-
-std::vector<std::string> TorchArgs(const std::string& script,
-                                   const GptConfig& c, int threads,
-                                   int warmup) {
-  return {script,           "--serve",
-          "--layers",       absl::StrCat(c.num_layers),
-          "--channels",     absl::StrCat(c.channels),
-          "--heads",        absl::StrCat(c.num_heads),
-          "--seq_len",      absl::StrCat(c.max_seq_len),
-          "--vocab",        absl::StrCat(c.vocab_size),
-          "--padded_vocab", absl::StrCat(c.padded_vocab_size),
-          "--batch",        absl::StrCat(kBatch),
-          "--threads",      absl::StrCat(threads),
-          "--warmup",       absl::StrCat(warmup)};
-}
-
 // Lets the other side's idle threads (OpenMP, OpenBLAS) stop spinning
 // before the next timed step starts.
 void Settle() { usleep(200 * 1000); }
 
-}  // namespace
+// The worker suite's flags, read and checked once.
+struct SuiteOptions {
+  int threads = 0;
+  int steps = 0;
+  int warmup = 0;
+  bool compare = false;
+  bool profile = false;
+  std::string script;
+  std::string python;
+};
 
-int RunWorkerSuite() {
-  const int threads = absl::GetFlag(FLAGS_threads);
-  const int steps = absl::GetFlag(FLAGS_steps);
-  const int warmup = absl::GetFlag(FLAGS_warmup_steps);
-  const bool compare = absl::GetFlag(FLAGS_compare_torch);
-  const bool profile = absl::GetFlag(FLAGS_profile);
-  if (threads < 1 || steps < 1 || warmup < 0) {
+// One model's results: a line of the final table.
+struct Row {
+  std::string name;
+  StepTiming pserve, torch;
+  std::string blas, blas_path;
+};
+
+// Fills `options` from the flags; 0, or the exit code after a message.
+int ReadSuiteOptions(SuiteOptions* options) {
+  options->threads = absl::GetFlag(FLAGS_threads);
+  options->steps = absl::GetFlag(FLAGS_steps);
+  options->warmup = absl::GetFlag(FLAGS_warmup_steps);
+  options->compare = absl::GetFlag(FLAGS_compare_torch);
+  options->profile = absl::GetFlag(FLAGS_profile);
+  if (options->threads < 1 || options->steps < 1 || options->warmup < 0) {
     std::fprintf(stderr,
                  "ps_bench: --threads and --steps must be >= 1, "
                  "--warmup_steps >= 0\n");
     return 2;
   }
-  std::string script = absl::GetFlag(FLAGS_torch_script);
-  if (script.empty()) script = DefaultTorchScript();
-  const std::string python = absl::GetFlag(FLAGS_python);
-  if (compare && access(script.c_str(), R_OK) != 0) {
+  options->script = absl::GetFlag(FLAGS_torch_script);
+  if (options->script.empty()) options->script = DefaultTorchScript();
+  options->python = absl::GetFlag(FLAGS_python);
+  if (options->compare && access(options->script.c_str(), R_OK) != 0) {
     std::fprintf(stderr,
                  "ps_bench: no PyTorch peer at %s; run from the repository "
                  "root or pass --torch_script\n",
-                 script.c_str());
+                 options->script.c_str());
     return 2;
   }
+  return 0;
+}
 
+// The small preset and a twice-as-wide variant of it.
+std::vector<ModelCase> ModelCases() {
   GptConfig small = *GptPreset("small");
   GptConfig wide = small;
   wide.channels = 512;
   wide.num_heads = 8;
-  const std::vector<ModelCase> cases = {
+  return {
       {"small L=4 C=256 NH=4", small},
       {"wide  L=4 C=512 NH=8", wide},
   };
-  std::printf(
-      "worker suite: training step (forward+backward+AdamW), B=%d T=%d, "
-      "%d threads; pserve and PyTorch steps alternate; median of %d steps "
-      "each after %d warmup\n",
-      kBatch, kSeqLen, threads, steps, warmup);
-  std::fflush(stdout);
-  struct Row {
-    std::string name;
-    StepTiming pserve, torch;
-    std::string blas, blas_path;
-  };
-  std::vector<Row> rows;
-  for (const ModelCase& mc : cases) {
-    Row row{mc.name, {}, {}, "", ""};
-    PserveStepper pserve;
-    if (!pserve.Init(mc.config, threads, profile)) return 1;
-    std::unique_ptr<TorchPeer> torch;
-    if (compare) {
-      torch = std::make_unique<TorchPeer>();
-      if (!torch->Start(python,
-                        TorchArgs(script, mc.config, threads, warmup))) {
-        std::fprintf(stderr,
-                     "ps_bench: %s %s failed; it needs python3-torch "
-                     "(tools/setup.sh --with-torch)\n",
-                     python.c_str(), script.c_str());
-        return 2;
-      }
-      row.blas = torch->blas;
-      row.blas_path = torch->blas_path;
-      if (row.blas == "netlib") {
-        std::fprintf(stderr,
-                     "ps_bench: PyTorch is on the reference (netlib) BLAS "
-                     "(%s), which is no fair peer; install "
-                     "libopenblas0-pthread (tools/setup.sh --with-torch) so "
-                     "that Debian's alternatives switch libblas.so.3 to "
-                     "OpenBLAS\n",
-                     row.blas_path.c_str());
-        return 3;
-      }
-      Settle();
-    }
-    for (int i = 0; i < warmup; ++i) {
-      if (pserve.Step() < 0) return 1;
-    }
-    if (pserve.profiler() != nullptr) pserve.profiler()->Reset();
-    std::vector<double> ours, theirs;
-    for (int i = 0; i < steps; ++i) {
-      const double s = pserve.Step();
-      if (s < 0) return 1;
-      ours.push_back(s);
-      if (!compare) continue;
-      Settle();
-      const double t = torch->Step();
-      if (t < 0) {
-        std::fprintf(stderr, "ps_bench: the PyTorch peer failed a step\n");
-        return 1;
-      }
-      theirs.push_back(t);
-      Settle();
-    }
-    row.pserve = SummarizeSteps(ours, kBatch * kSeqLen);
-    if (compare) row.torch = SummarizeSteps(theirs, kBatch * kSeqLen);
-    if (pserve.profiler() != nullptr) {
-      std::printf("pserve %s: ms per step by op\n",
-                  GptConfigString(mc.config).c_str());
-      pserve.profiler()->Print(steps);
-    }
-    if (!compare) {
-      std::printf("%-22s pserve %8.0f tok/s (best %.0f)\n", mc.name.c_str(),
-                  row.pserve.median_tok_s, row.pserve.best_tok_s);
-    }
-    std::fflush(stdout);
-    rows.push_back(row);
-  }
-  if (!compare) return 0;
+}
 
+// Starts the PyTorch peer for `model` and records its BLAS in `row`; 0, or
+// the exit code after a message (including a peer on the netlib BLAS).
+int StartTorchPeer(const SuiteOptions& options, const ModelCase& model,
+                   TorchPeer* torch, Row* row) {
+  if (!torch->Start(options.python,
+                    TorchArgs(options.script, model.config, kBatch,
+                              options.threads, options.warmup))) {
+    std::fprintf(stderr,
+                 "ps_bench: %s %s failed; it needs python3-torch "
+                 "(tools/setup.sh --with-torch)\n",
+                 options.python.c_str(), options.script.c_str());
+    return 2;
+  }
+  row->blas = torch->blas;
+  row->blas_path = torch->blas_path;
+  if (row->blas == "netlib") {
+    std::fprintf(stderr,
+                 "ps_bench: PyTorch is on the reference (netlib) BLAS "
+                 "(%s), which is no fair peer; install "
+                 "libopenblas0-pthread (tools/setup.sh --with-torch) so "
+                 "that Debian's alternatives switch libblas.so.3 to "
+                 "OpenBLAS\n",
+                 row->blas_path.c_str());
+    return 3;
+  }
+  Settle();
+  return 0;
+}
+
+// pserve's warmup, then `steps` timed steps, each followed by one PyTorch
+// step when `torch` is set; 0, or the exit code after a failed step.
+int RunSteps(const SuiteOptions& options, PserveStepper* pserve,
+             TorchPeer* torch, std::vector<double>* ours,
+             std::vector<double>* theirs) {
+  for (int i = 0; i < options.warmup; ++i) {
+    if (pserve->Step() < 0) return 1;
+  }
+  if (pserve->profiler() != nullptr) pserve->profiler()->Reset();
+  for (int i = 0; i < options.steps; ++i) {
+    const double s = pserve->Step();
+    if (s < 0) return 1;
+    ours->push_back(s);
+    if (torch == nullptr) continue;
+    Settle();
+    const double t = torch->Step();
+    if (t < 0) {
+      std::fprintf(stderr, "ps_bench: the PyTorch peer failed a step\n");
+      return 1;
+    }
+    theirs->push_back(t);
+    Settle();
+  }
+  return 0;
+}
+
+// Benchmarks one model (and its PyTorch peer unless --nocompare_torch) into
+// `row`, printing the per-op profile and, without a peer, its line; 0, or
+// the exit code after a message.
+int RunModelCase(const SuiteOptions& options, const ModelCase& model,
+                 Row* row) {
+  PserveStepper pserve;
+  if (!pserve.Init(model.config, options.threads, options.profile)) return 1;
+  std::unique_ptr<TorchPeer> torch;
+  if (options.compare) {
+    torch = std::make_unique<TorchPeer>();
+    const int rc = StartTorchPeer(options, model, torch.get(), row);
+    if (rc != 0) return rc;
+  }
+  std::vector<double> ours, theirs;
+  const int rc = RunSteps(options, &pserve, torch.get(), &ours, &theirs);
+  if (rc != 0) return rc;
+  row->pserve = SummarizeSteps(ours, kTokensPerStep);
+  if (options.compare) row->torch = SummarizeSteps(theirs, kTokensPerStep);
+  if (pserve.profiler() != nullptr) {
+    std::printf("pserve %s: ms per step by op\n",
+                GptConfigString(model.config).c_str());
+    pserve.profiler()->Print(options.steps);
+  }
+  if (!options.compare) {
+    std::printf("%-22s pserve %8.0f tok/s (best %.0f)\n", model.name.c_str(),
+                row->pserve.median_tok_s, row->pserve.best_tok_s);
+  }
+  std::fflush(stdout);
+  return 0;
+}
+
+// The pserve-vs-PyTorch table and the RESULT line of the model where pserve
+// fares worst against PyTorch.
+void PrintComparison(const std::vector<Row>& rows) {
   std::printf("%-22s %12s %12s %8s %12s %12s  %s\n", "model", "pserve tok/s",
               "torch tok/s", "ratio", "pserve best", "torch best", "BLAS");
   double min_ratio = 1e30;
@@ -547,6 +341,28 @@ int RunWorkerSuite() {
   std::printf(
       "RESULT worker_tok_s=%.0f torch_tok_s=%.0f worker_vs_torch=%.2f\n",
       worst->pserve.median_tok_s, worst->torch.median_tok_s, min_ratio);
+}
+
+}  // namespace
+
+int RunWorkerSuite() {
+  SuiteOptions options;
+  if (const int rc = ReadSuiteOptions(&options); rc != 0) return rc;
+  const std::vector<ModelCase> cases = ModelCases();
+  std::printf(
+      "worker suite: training step (forward+backward+AdamW), B=%d T=%d, "
+      "%d threads; pserve and PyTorch steps alternate; median of %d steps "
+      "each after %d warmup\n",
+      kBatch, kSeqLen, options.threads, options.steps, options.warmup);
+  std::fflush(stdout);
+  std::vector<Row> rows;
+  for (const ModelCase& model : cases) {
+    Row row{model.name, {}, {}, "", ""};
+    if (const int rc = RunModelCase(options, model, &row); rc != 0) return rc;
+    rows.push_back(row);
+  }
+  if (!options.compare) return 0;
+  PrintComparison(rows);
   return 0;
 }
 
