@@ -30,7 +30,7 @@ Cluster
   --compare-modes     run the same budget in sync, async and ssp one after
                       another and plot their validation curves (compare.png)
 Training
-  --steps N           steps per worker (default: small 600, tiny 60,
+  --steps N           steps per worker (default: small 500, tiny 60,
                       gpt2-124m 50; a third of that each with --compare-modes)
   --model PRESET      tiny, small or gpt2-124m (default small)
   --optimizer NAME    sgd, momentum, adam or adamw (default adamw)
@@ -170,7 +170,7 @@ case "$MODEL" in
 esac
 case "$MODEL" in
   tiny) default_steps=60 max_seq=64 ;;
-  small) default_steps=600 max_seq=256 ;;
+  small) default_steps=500 max_seq=256 ;;
   gpt2-124m) default_steps=50 max_seq=1024 ;;
 esac
 if [[ -z "$STEPS" ]]; then
@@ -268,7 +268,7 @@ start_proc() { # name log cmd...   (stderr to $ERRLOG when set, else to log)
 alive() {
   kill -0 "$1" 2>/dev/null || return 1
   local st
-  st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  read -r st 2>/dev/null <"/proc/$1/stat" || return 1
   st=${st##*) }
   [[ "${st%% *}" != Z ]]
 }
@@ -382,12 +382,18 @@ if [[ -z "$DATA" ]]; then
   DATA=$FORTUNES
 fi
 
+BUILD_T0=$SECONDS
 TARGETS=(//server:ps_server //worker:ps_worker //worker:ps_prepare //worker:ps_generate)
 have_gpu() {
   command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU'
 }
+# The convenience symlinks go into the run folder (--symlink_prefix), so the
+# binaries are found in this build's own output tree (CPU or CUDA) whatever
+# other Bazel commands do to the checkout's bazel-bin meanwhile.
+mkdir -p "$OUT/.bazel"
 build() { # extra bazel flags...
-  (cd "$ROOT" && bazel build "$@" "${TARGETS[@]}") >>"$OUT/logs/build.log" 2>&1
+  (cd "$ROOT" && bazel build --symlink_prefix="$OUT/.bazel/" "$@" "${TARGETS[@]}") \
+    >>"$OUT/logs/build.log" 2>&1
 }
 if [[ "$BACKEND" == auto ]]; then
   BACKEND=cpu
@@ -412,18 +418,22 @@ else
   build || fail "bazel build failed" "$OUT/logs/build.log"
 fi
 
+build_note=""
+grep -q '^Another command' "$OUT/logs/build.log" && build_note=", part of it waiting for another Bazel command"
+echo "      built in $(fmt_dur $((SECONDS - BUILD_T0)))$build_note"
+
 # Copies the binaries into the run folder so the run is self-contained and
 # unaffected by later builds.
 BIN="$OUT/bin"
 for name in ps_server ps_worker ps_prepare ps_generate; do
   src=""
   for dir in server worker worker/data; do
-    if [[ -x "$ROOT/bazel-bin/$dir/$name" && ! -d "$ROOT/bazel-bin/$dir/$name" ]]; then
-      src="$ROOT/bazel-bin/$dir/$name"
+    if [[ -f "$OUT/.bazel/bin/$dir/$name" && -x "$OUT/.bazel/bin/$dir/$name" ]]; then
+      src="$OUT/.bazel/bin/$dir/$name"
       break
     fi
   done
-  [[ -n "$src" ]] || fail "built $name not found under bazel-bin/" "$OUT/logs/build.log"
+  [[ -n "$src" ]] || fail "built $name not found in Bazel's output tree" "$OUT/logs/build.log"
   cp "$src" "$BIN/$name"
 done
 
@@ -439,7 +449,7 @@ else
   run_bounded "ps_prepare" "$OUT/logs/prepare.log" 600 \
     "$BIN/ps_prepare" --input="$DATA" --out_dir="$DATA_DIR"
   ((RUN_RC == 0)) || fail "ps_prepare exited with status $RUN_RC (input $DATA)" "$OUT/logs/prepare.log"
-  sed 's/^/      /' "$OUT/logs/prepare.log"
+  sed -e "s|$OUT/||g" -e 's/^/      /' "$OUT/logs/prepare.log"
 fi
 cp "$DATA_DIR/tokenizer.bin" "$OUT/tokenizer.bin"
 
@@ -481,6 +491,11 @@ progress_line() { # metrics total t0
   fi
   if [[ -n "$va" ]]; then
     vloss=$(printf '%.3f' "$(json_num "$va" val_loss)" 2>/dev/null) || vloss="-"
+  fi
+  if [[ -z "$tr" ]]; then
+    printf 'step %*d/%d  starting: workers connect, declare the model, pull  %s' \
+      "${#total}" 0 "$total" "$(fmt_dur $((now - t0)))"
+    return 0
   fi
   printf 'step %*d/%d  loss %s  val %s  %s tok/s  %s  ETA %s' \
     "${#total}" "$step" "$total" "$loss" "$vloss" "$rate" \
@@ -572,21 +587,25 @@ train_run() { # dir mode
         done_workers=$((done_workers + 1))
       fi
     done
-    line=$(progress_line "$metrics" "$STEPS" "$t0")
-    cur=${line#step }
-    cur=${cur%%/*}
-    cur=${cur// /}
-    if [[ "$cur" != "$last_step_seen" ]]; then
-      last_step_seen=$cur
-      last_change=$SECONDS
-    elif ((SECONDS - last_change > 600)); then
-      fail "no training progress ($mode) for 600 s" "${PLOG[${worker_pids[0]}]}"
-    fi
-    if ((tty)); then
-      printf '\r      %s\033[K' "$line"
-    elif ((SECONDS - last_print >= PROGRESS_EVERY)); then
-      printf '      %s\n' "$line"
+    # The line is read from the metrics every second on a terminal, else
+    # only when it is printed.
+    if ((tty || SECONDS - last_print >= PROGRESS_EVERY)); then
+      line=$(progress_line "$metrics" "$STEPS" "$t0")
+      if ((tty)); then
+        printf '\r      %s\033[K' "$line"
+      else
+        printf '      %s\n' "$line"
+      fi
       last_print=$SECONDS
+      cur=${line#step }
+      cur=${cur%%/*}
+      cur=${cur// /}
+      if [[ "$cur" != "$last_step_seen" ]]; then
+        last_step_seen=$cur
+        last_change=$SECONDS
+      elif ((SECONDS - last_change > 600)); then
+        fail "no training progress ($mode) for 600 s" "${PLOG[${worker_pids[0]}]}"
+      fi
     fi
     ((done_workers < WORKERS)) || break
     sleep 1
@@ -666,10 +685,21 @@ case "$MODEL" in
   *) EVAL_BATCHES=4 ;;
 esac
 
-show_result() { # dir mode
-  local dir=$1
-  printf '  train loss %s -> %s, val loss %s -> %s, %s tokens/s, %s of training\n' \
-    "$R_FIRST_TRAIN" "$R_LAST_TRAIN" "$R_FIRST_VAL" "$R_LAST_VAL" "$R_TPS" "$(fmt_dur "$R_TRAIN_S")"
+f3() { printf '%.3f' "$1"; }
+
+show_result() {
+  printf '  val loss %s -> %s, train loss %s -> %s (last 10 steps), %s tokens/s, %s of training\n' \
+    "$(f3 "$R_FIRST_VAL")" "$(f3 "$R_LAST_VAL")" "$(f3 "$R_FIRST_TRAIN")" "$(f3 "$R_LAST_TRAIN")" \
+    "$R_TPS" "$(fmt_dur "$R_TRAIN_S")"
+}
+
+# "small (L=4 C=256 ...), 3.2M parameters" from the logs of run folder $1.
+model_desc() {
+  local arch n
+  arch=$(grep -o -m1 "model $MODEL ([^)]*)" "$1/logs/worker-0.log" 2>/dev/null | sed 's/^model //') || true
+  n=$(cat "$1"/logs/server-*.log 2>/dev/null | sed -n 's/.*model declared: [0-9]* tensors, \([0-9]*\) params.*/\1/p' |
+    awk '{ s += $1 } END { if (s >= 1e6) printf "%.1fM", s / 1e6; else if (s > 0) printf "%.0fK", s / 1e3 }')
+  printf '%s' "${arch:-$MODEL}${n:+, $n parameters}"
 }
 
 if ((COMPARE)); then
@@ -683,9 +713,9 @@ if ((COMPARE)); then
     label="$m"
     [[ "$m" == ssp ]] && label+=" (s=$STALENESS)"
     label+=": $R_TPS tok/s"
-    series+=(--series "$label=$OUT/$m/metrics.jsonl")
-    summary+=("$(printf '  %-5s val loss %s -> %s, train loss %s, %6s tokens/s, %s\n' \
-      "$m" "$R_FIRST_VAL" "$R_LAST_VAL" "$R_LAST_TRAIN" "$R_TPS" "$(fmt_dur "$R_TRAIN_S")")")
+    series+=(--metrics "$OUT/$m/metrics.jsonl" --label "$label")
+    summary+=("$(printf '  %-5s val loss %s -> %s, train loss %s, %6s tokens/s, %s of training' \
+      "$m" "$(f3 "$R_FIRST_VAL")" "$(f3 "$R_LAST_VAL")" "$(f3 "$R_LAST_TRAIN")" "$R_TPS" "$(fmt_dur "$R_TRAIN_S")")")
     k=$((k + 1))
   done
   run_bounded "plot" "$OUT/logs/plot-compare.log" 120 \
@@ -693,7 +723,7 @@ if ((COMPARE)); then
     --title "pserve: $MODEL GPT, $SERVERS servers x $WORKERS workers, $STEPS steps each"
   ((RUN_RC == 0)) || fail "plotting compare.png failed" "$OUT/logs/plot-compare.log"
   echo
-  echo "Done in $(fmt_dur $((SECONDS - START))): $MODEL model, $SERVERS servers, $WORKERS workers, $BACKEND, $STEPS steps per mode"
+  echo "Done in $(fmt_dur $((SECONDS - START))): model $(model_desc "$OUT/sync"), $SERVERS servers, $WORKERS workers, $BACKEND, $STEPS steps per mode"
   printf '%s\n' "${summary[@]}"
   echo "Run folder: $(show "$OUT/")"
   echo "  compare.png         validation loss of the three modes"
@@ -702,11 +732,9 @@ if ((COMPARE)); then
 else
   echo "[4/4] train: $MODEL on $SERVERS server(s) x $WORKERS worker(s), mode $MODE"
   train_run "$OUT" "$MODE"
-  params=$(grep -o -m1 '[0-9][0-9,.]*[MK]\? param[a-z]*' "$OUT/logs/worker-0.log" 2>/dev/null || true)
   echo
-  echo "Done in $(fmt_dur $((SECONDS - START))): $MODEL model${params:+ ($params)}, $SERVERS servers, $WORKERS workers, $MODE, $BACKEND, $STEPS steps"
-  show_result "$OUT" "$MODE"
-  [[ -n "$R_RESULT" ]] && echo "  worker 0: $R_RESULT"
+  echo "Done in $(fmt_dur $((SECONDS - START))): model $(model_desc "$OUT"), $SERVERS servers, $WORKERS workers, $MODE, $BACKEND, $STEPS steps"
+  show_result
   echo "Run folder: $(show "$OUT/")"
   echo "  loss.png                      train and validation loss vs step"
   echo "  samples.txt                   text generated from $(grep -c '^=== prompt' "$OUT/samples.txt") prompts"

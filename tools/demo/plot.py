@@ -3,7 +3,7 @@
 
   plot.py loss --metrics FILE --out loss.png --title TEXT
       train loss (raw and smoothed) and validation loss against step.
-  plot.py compare --series LABEL=FILE [--series ...] --out compare.png --title TEXT
+  plot.py compare --metrics FILE --label TEXT [--metrics ... --label ...] --out compare.png
       the validation curves of several runs on one plot.
   plot.py check FILE.png
       exits 0 if FILE.png is a PNG that matplotlib decodes (used by the smoke test).
@@ -49,12 +49,11 @@ def _finite(x):
     return isinstance(x, (int, float)) and math.isfinite(x)
 
 
-def ema(values, alpha):
-    out, acc = [], None
-    for v in values:
-        acc = v if acc is None else alpha * v + (1 - alpha) * acc
-        out.append(acc)
-    return out
+def centered_mean(values, half):
+    """Means over windows of 2*half+1 points, one per point that has a full
+    window (the points from half to len-half-1): centred, so no lag."""
+    return [sum(values[i - half:i + half + 1]) / (2 * half + 1)
+            for i in range(half, len(values) - half)]
 
 
 def new_axes(title):
@@ -68,6 +67,9 @@ def new_axes(title):
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy loss (nats per token)")
     ax.grid(True, alpha=0.3)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return plt, fig, ax
 
 
@@ -81,10 +83,11 @@ def cmd_loss(args):
         losses = [v for _, v in train]
         ax.plot(steps, losses, color="tab:blue", alpha=0.25, linewidth=1,
                 label="train loss (per step)")
-        if len(train) > 5:
-            alpha = min(1.0, 2.0 / (1 + max(2, len(train) // 25)))
-            ax.plot(steps, ema(losses, alpha), color="tab:blue", linewidth=2,
-                    label="train loss (smoothed)")
+        half = max(1, len(train) // 60)
+        if len(train) > 2 * half + 2:
+            ax.plot(steps[half:len(steps) - half], centered_mean(losses, half),
+                    color="tab:blue",
+                    linewidth=2, label=f"train loss (mean of {2 * half + 1} steps)")
     if val:
         ax.plot([s for s, _ in val], [v for _, v in val], color="tab:orange",
                 marker="o", markersize=4, linewidth=2, label="validation loss")
@@ -97,10 +100,9 @@ def cmd_loss(args):
 def cmd_compare(args):
     plt, fig, ax = new_axes(args.title)
     drawn = 0
-    for spec in args.series:
-        label, _, path = spec.partition("=")
-        if not path:
-            sys.exit(f"plot.py: --series wants LABEL=FILE, got '{spec}'")
+    if len(args.metrics) != len(args.label):
+        sys.exit("plot.py: give one --label per --metrics")
+    for path, label in zip(args.metrics, args.label):
         _, val = read_metrics(path)
         if not val:
             print(f"plot.py: no validation records in {path}; skipped",
@@ -112,6 +114,7 @@ def cmd_compare(args):
     if not drawn:
         sys.exit("plot.py: nothing to compare")
     ax.set_ylabel("validation loss (nats per token)")
+    ax.set_xlabel("step (of each worker)")
     ax.legend(loc="upper right")
     fig.tight_layout()
     fig.savefig(args.out)
@@ -172,7 +175,8 @@ def main():
     a.add_argument("--title", default="training loss")
     a.set_defaults(func=cmd_loss)
     c = sub.add_parser("compare")
-    c.add_argument("--series", action="append", required=True)
+    c.add_argument("--metrics", action="append", required=True)
+    c.add_argument("--label", action="append", required=True)
     c.add_argument("--out", required=True)
     c.add_argument("--title", default="validation loss by consistency mode")
     c.set_defaults(func=cmd_compare)
