@@ -110,6 +110,7 @@ int main(int argc, char** argv) {
                pserve::OptimizerKindName(options->config.optimizer.kind));
   const int sig = WaitForSignal();
   spdlog::info("signal {}: shutting down", sig);
+  service.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   metrics.Stop();
   const auto& c = service.counters();

@@ -22,17 +22,6 @@ absl::Time DeadlineOf(const grpc::ServerContext* ctx) {
   return std::min(absl::FromChrono(d), absl::Now() + absl::Hours(1));
 }
 
-// Mirrors ServerContext::IsCancelled for the store's polling waits.
-struct CancelFlag {
-  explicit CancelFlag(grpc::ServerContext* ctx) : ctx(ctx) {}
-  const std::atomic<bool>* Poll() {
-    flag.store(ctx->IsCancelled());
-    return &flag;
-  }
-  grpc::ServerContext* ctx;
-  std::atomic<bool> flag{false};
-};
-
 // Scratch for decoding gradients; reused per handler thread so large pushes
 // do not fault in fresh pages each time.
 std::vector<float>& ThreadScratch() {
@@ -109,18 +98,20 @@ grpc::Status ParameterServerService::Pull(grpc::ServerContext* ctx,
     local.push_back(*i);
   }
   const absl::Time deadline = DeadlineOf(ctx);
-  CancelFlag cancel(ctx);
+  const std::function<bool()> cancelled = [this, ctx] {
+    return ctx->IsCancelled() || stopping_.load();
+  };
   absl::Duration waited = absl::ZeroDuration();
   if (store_->config().mode == ConsistencyMode::kSsp &&
       req->caller().role() == Caller::WORKER) {
     s = store_->ssp_clock().Advance(req->caller().rank(), req->clock(),
-                                    deadline, cancel.Poll(), &waited);
+                                    deadline, cancelled, &waited);
     if (!s.ok()) return ToGrpc(s);
   }
   int64_t bytes = 0;
   for (size_t j = 0; j < local.size(); ++j) {
-    s = store_->WaitVersion(local[j], req->min_version(), deadline,
-                            cancel.Poll(), &waited);
+    s = store_->WaitVersion(local[j], req->min_version(), deadline, cancelled,
+                            &waited);
     if (!s.ok()) return ToGrpc(s);
     ChunkData* out = resp->add_chunks();
     out->set_key(req->keys(j));

@@ -39,6 +39,9 @@ class ParameterServerService final : public ParameterServer::Service {
                         StatsResponse* resp) override;
 
   const ServiceCounters& counters() const { return counters_; }
+  // Makes every waiting and future pull return CANCELLED at once, so a
+  // shutdown is not held up by pulls waiting for workers that are gone.
+  void Stop() { stopping_.store(true); }
   // Restore the chunks from `path` right after the model is first declared
   // (a checkpoint from an earlier run of this server). Set before serving.
   void set_restore_path(const std::string& path) { restore_path_ = path; }
@@ -56,6 +59,7 @@ class ParameterServerService final : public ParameterServer::Service {
   const std::string checkpoint_dir_;
   ServiceCounters counters_;
   Histogram* update_seconds_ = nullptr;
+  std::atomic<bool> stopping_{false};
   std::string restore_path_;
   absl::Mutex restore_mu_;
   bool restored_ ABSL_GUARDED_BY(restore_mu_) = false;

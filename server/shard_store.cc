@@ -225,7 +225,7 @@ void ShardStore::ApplyOptimizer(Chunk& c, const float* grad) {
 
 absl::Status ShardStore::WaitVersion(int i, int64_t min_version,
                                      absl::Time deadline,
-                                     const std::atomic<bool>* cancelled,
+                                     const std::function<bool()>& cancelled,
                                      absl::Duration* waited) const {
   const Chunk& c = *chunks_[i];
   absl::MutexLock lock(&c.mu);
@@ -234,8 +234,9 @@ absl::Status ShardStore::WaitVersion(int i, int64_t min_version,
   };
   const absl::Time start = absl::Now();
   while (!ready()) {
-    if (cancelled != nullptr && cancelled->load())
-      return absl::CancelledError("the caller cancelled the pull");
+    if (cancelled && cancelled())
+      return absl::CancelledError(
+          "the pull was cancelled (caller gone or server shutting down)");
     const absl::Time now = absl::Now();
     if (now >= deadline)
       return absl::DeadlineExceededError(absl::StrCat(

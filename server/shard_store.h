@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -90,10 +91,11 @@ class ShardStore {
   absl::StatusOr<bool> Push(int i, int rank, int64_t step, const float* grad);
 
   // Waits until chunk i's version >= min_version (sync), the deadline, or
-  // cancellation (polled every 100 ms). DEADLINE_EXCEEDED / CANCELLED.
+  // `cancelled` returning true (polled every 100 ms). DEADLINE_EXCEEDED /
+  // CANCELLED.
   // `waited` receives the time spent waiting.
   absl::Status WaitVersion(int i, int64_t min_version, absl::Time deadline,
-                           const std::atomic<bool>* cancelled,
+                           const std::function<bool()>& cancelled,
                            absl::Duration* waited) const;
 
   // Copies chunk i's parameters into out (numel floats); returns version.

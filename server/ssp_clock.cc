@@ -21,7 +21,7 @@ int64_t SspClock::MinClock() const {
 }
 
 absl::Status SspClock::Advance(int rank, int64_t clock, absl::Time deadline,
-                               const std::atomic<bool>* cancelled,
+                               const std::function<bool()>& cancelled,
                                absl::Duration* held) {
   absl::MutexLock lock(&mu_);
   if (rank < 0 || rank >= static_cast<int>(clocks_.size()))
@@ -33,8 +33,9 @@ absl::Status SspClock::Advance(int rank, int64_t clock, absl::Time deadline,
   };
   const absl::Time start = absl::Now();
   while (!ready()) {
-    if (cancelled != nullptr && cancelled->load())
-      return absl::CancelledError("the caller cancelled the pull");
+    if (cancelled && cancelled())
+      return absl::CancelledError(
+          "the pull was cancelled (caller gone or server shutting down)");
     if (absl::Now() >= deadline)
       return absl::DeadlineExceededError(
           absl::StrCat("worker ", rank, " at clock ", clock,

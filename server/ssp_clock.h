@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -23,7 +24,7 @@ class SspClock {
   // or cancellation (CANCELLED, polled every 100 ms). `held` is set to the
   // time spent blocked.
   absl::Status Advance(int rank, int64_t clock, absl::Time deadline,
-                       const std::atomic<bool>* cancelled,
+                       const std::function<bool()>& cancelled,
                        absl::Duration* held);
 
   int64_t MinClock() const;

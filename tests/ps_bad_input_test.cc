@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <fstream>
+#include <future>
 #include <limits>
 #include <sstream>
 #include <thread>
@@ -255,6 +256,30 @@ TEST_CASE("declarations too large for memory are refused, not fatal") {
   // The server is still up and accepts a sane model.
   auto ok = MakeClient(*cluster, 0, SmallModel(1, "sync"));
   REQUIRE(ok->layout().total_params() > 0);
+}
+
+}  // namespace
+}  // namespace pserve
+
+namespace pserve {
+namespace {
+
+TEST_CASE("SIGTERM stops a server promptly even with a pull waiting") {
+  auto cluster = LocalCluster::Start(1, {"--num_workers=2"});
+  REQUIRE(cluster.ok());
+  auto client = MakeClient(*cluster, 0, SmallModel(2, "sync"));
+  std::vector<float> p(client->layout().total_params());
+  // Worker 1 never pushes, so this pull would wait for its whole deadline.
+  auto waiting = client->PullAsync(p.data(), 1, 1);
+  REQUIRE(waiting.wait_for(std::chrono::milliseconds(300)) ==
+          std::future_status::timeout);
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<int> codes = cluster->Stop();
+  REQUIRE(codes == std::vector<int>{0});
+  REQUIRE(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+  REQUIRE(waiting.wait_for(std::chrono::seconds(30)) ==
+          std::future_status::ready);
+  REQUIRE(!waiting.get().ok());
 }
 
 }  // namespace
