@@ -3,6 +3,10 @@
 #include "common/logging.h"
 
 #include <malloc.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
@@ -29,6 +33,20 @@ void KeepLargeAllocationsWarm() {
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   mallopt(M_TOP_PAD, 64 << 20);
+  mallopt(M_ARENA_MAX, 1);
+}
+
+void ReexecWithHugePageMalloc(char** argv) {
+  if (std::getenv("PSERVE_NO_REEXEC") != nullptr) return;
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  std::string value = tunables != nullptr ? tunables : "";
+  if (value.find("glibc.malloc.hugetlb") != std::string::npos) return;
+  value += value.empty() ? "" : ":";
+  value += "glibc.malloc.hugetlb=1";
+  setenv("GLIBC_TUNABLES", value.c_str(), 1);
+  setenv("PSERVE_NO_REEXEC", "1", 1);  // never loop, even if ignored
+  execv("/proc/self/exe", argv);
+  unsetenv("PSERVE_NO_REEXEC");  // exec failed: carry on as we are
 }
 
 }  // namespace pserve

@@ -42,6 +42,7 @@ int WaitForSignal() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  pserve::ReexecWithHugePageMalloc(argv);
   pserve::InitCommandLine(
       argc, argv,
       "a pserve parameter-server shard.\n"

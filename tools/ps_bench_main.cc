@@ -35,6 +35,7 @@ std::string DefaultServerBinary() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  pserve::ReexecWithHugePageMalloc(argv);
   pserve::InitCommandLine(argc, argv,
                           "pserve benchmarks; prints a table and a RESULT line",
                           {"tools/"});

@@ -56,6 +56,7 @@ int Fail(const absl::Status& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  pserve::ReexecWithHugePageMalloc(argv);
   pserve::InitCommandLine(
       argc, argv,
       "a pserve data-parallel training worker.\n"
