@@ -98,17 +98,20 @@ TEST_CASE("async: 2 workers train and their loss falls") {
          "--log_every=25", "--metrics_file=" + metrics + std::to_string(w)}));
   std::vector<ProcessResult> results = RunConcurrently(argvs, 150);
   for (const ProcessResult& r : results) WARN(Lines(r.output).back());
-  // Measured: rank 0's val loss 5.54 at step 0; after 150 steps per worker
-  // (300 updates in all) val loss 1.87 on both ranks.
+  // Measured: rank 0's val loss 5.54 at step 0 (ln 256 = 5.55, untrained);
+  // after 150 steps per worker (300 updates in all) 0.6-1.9 on both ranks.
+  // In async mode rank 1 may already have pushed a few updates when rank 0
+  // evaluates step 0 (4.06 was seen), so the start is only bounded below.
   std::vector<double> first = MetricsValues(metrics + "0", "val", "val_loss");
   REQUIRE(!first.empty());
-  CHECK(first.front() > 5.0);
+  CHECK(first.front() > 3.5);
   for (const ProcessResult& r : results) {
     INFO(r.output);
     REQUIRE(r.exit_code == 0);
     auto result = ParseResult(r.output);
     REQUIRE(result.at("step") == 150);
     CHECK(result.at("val_loss") < 3.0);
+    CHECK(result.at("val_loss") < first.front() - 1.0);
     CHECK(result.at("train_loss") < 3.5);
   }
 }
