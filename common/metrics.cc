@@ -53,8 +53,9 @@ bool IsValidLabelName(const std::string& name) {
   return true;
 }
 
-// HELP text escapes backslash and newline.
-std::string EscapeHelp(const std::string& s) {
+// HELP text escapes backslash and newline; label values also escape the
+// double quote.
+std::string Escape(const std::string& s, bool quote) {
   std::string out;
   out.reserve(s.size());
   for (char c : s) {
@@ -62,23 +63,7 @@ std::string EscapeHelp(const std::string& s) {
       out += "\\\\";
     } else if (c == '\n') {
       out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
-// Label values also escape the double quote.
-std::string EscapeLabelValue(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '"') {
+    } else if (quote && c == '"') {
       out += "\\\"";
     } else {
       out += c;
@@ -86,6 +71,9 @@ std::string EscapeLabelValue(const std::string& s) {
   }
   return out;
 }
+
+std::string EscapeHelp(const std::string& s) { return Escape(s, false); }
+std::string EscapeLabelValue(const std::string& s) { return Escape(s, true); }
 
 // Shortest text that reads back as the same double; Prometheus spellings for
 // the non-finite values.
