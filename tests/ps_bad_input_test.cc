@@ -146,11 +146,8 @@ TEST_CASE("pulls: unknown key, before Init, and deadlines") {
   s = raw.Pull(req, &resp, 5000);
   REQUIRE(s.error_code() == grpc::NOT_FOUND);
   // Init with a mode the server does not run.
-  ClientOptions o;
-  o.servers = cluster->addresses();
-  auto other = PsClient::Connect(o);
-  REQUIRE(other.ok());
-  absl::Status init = (*other)->Init(SmallModel(1, "async"));
+  auto other = ConnectClient(*cluster, 0);
+  absl::Status init = other->Init(SmallModel(1, "async"));
   REQUIRE(absl::IsInvalidArgument(init));
   REQUIRE(init.message().find("--mode=sync") != std::string::npos);
 }
@@ -235,24 +232,21 @@ namespace {
 TEST_CASE("declarations too large for memory are refused, not fatal") {
   auto cluster = LocalCluster::Start(1, {"--num_workers=1"});
   REQUIRE(cluster.ok());
-  ClientOptions o;
-  o.servers = cluster->addresses();
-  auto client = PsClient::Connect(o);
-  REQUIRE(client.ok());
+  auto client = ConnectClient(*cluster, 0);
   InitRequest huge = SmallModel(1, "sync");
   huge.mutable_tensors(0)->set_shape(0, int64_t{1} << 38);  // 1 TiB of floats
   huge.set_chunk_bytes(int64_t{1} << 30);
-  absl::Status s = (*client)->Init(huge);
+  absl::Status s = client->Init(huge);
   INFO(s.ToString());
   REQUIRE(absl::IsResourceExhausted(s));
   InitRequest overflow = SmallModel(1, "sync");
   overflow.mutable_tensors(1)->set_shape(0, int64_t{1} << 40);
   overflow.mutable_tensors(1)->set_shape(1, int64_t{1} << 40);
-  REQUIRE(absl::IsInvalidArgument((*client)->Init(overflow)));
+  REQUIRE(absl::IsInvalidArgument(client->Init(overflow)));
   InitRequest tiny_chunks = SmallModel(1, "sync");
   tiny_chunks.mutable_tensors(0)->set_shape(0, int64_t{1} << 30);
   tiny_chunks.set_chunk_bytes(4);
-  REQUIRE(absl::IsInvalidArgument((*client)->Init(tiny_chunks)));
+  REQUIRE(absl::IsInvalidArgument(client->Init(tiny_chunks)));
   // The server is still up and accepts a sane model.
   auto ok = MakeClient(*cluster, 0, SmallModel(1, "sync"));
   REQUIRE(ok->layout().total_params() > 0);

@@ -147,14 +147,10 @@ TEST_CASE("a second Init with another model is refused; the same is accepted") {
   InitRequest model = SmallModel(2, "sync");
   auto first = MakeClient(*cluster, 0, model);
   auto same = MakeClient(*cluster, 1, model);  // REQUIREs Init ok
-  ClientOptions o;
-  o.servers = cluster->addresses();
-  o.rank = 1;
-  auto other = PsClient::Connect(o);
-  REQUIRE(other.ok());
+  auto other = ConnectClient(*cluster, 1);
   InitRequest changed = model;
   changed.mutable_tensors(1)->set_shape(0, 38);
-  absl::Status s = (*other)->Init(changed);
+  absl::Status s = other->Init(changed);
   REQUIRE(absl::IsFailedPrecondition(s));
   INFO(s.message());
   REQUIRE(s.message().find("'b'") != std::string::npos);
@@ -215,11 +211,8 @@ TEST_CASE("Checkpoint then --restore_from resumes the same state") {
   auto wrong = LocalCluster::Start(
       2, {"--num_workers=1", "--restore_from=" + dir + "/server-0.ckpt"});
   REQUIRE(wrong.ok());
-  ClientOptions o;
-  o.servers = wrong->addresses();
-  auto other = PsClient::Connect(o);
-  REQUIRE(other.ok());
-  absl::Status s = (*other)->Init(model);
+  auto other = ConnectClient(*wrong, 0);
+  absl::Status s = other->Init(model);
   REQUIRE(absl::IsFailedPrecondition(s));
   REQUIRE(s.message().find("server 0") != std::string::npos);
 }

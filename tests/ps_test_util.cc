@@ -39,8 +39,7 @@ std::vector<float> KnownGrads(int w, int t, int64_t n) {
   return g;
 }
 
-std::unique_ptr<PsClient> MakeClient(const LocalCluster& cluster, int rank,
-                                     const InitRequest& model) {
+std::unique_ptr<PsClient> ConnectClient(const LocalCluster& cluster, int rank) {
   ClientOptions o;
   o.servers = cluster.addresses();
   o.rank = rank;
@@ -48,10 +47,16 @@ std::unique_ptr<PsClient> MakeClient(const LocalCluster& cluster, int rank,
   o.pull_timeout = absl::Seconds(60);
   auto client = PsClient::Connect(o);
   REQUIRE(client.ok());
-  absl::Status s = (*client)->Init(model);
+  return *std::move(client);
+}
+
+std::unique_ptr<PsClient> MakeClient(const LocalCluster& cluster, int rank,
+                                     const InitRequest& model) {
+  std::unique_ptr<PsClient> client = ConnectClient(cluster, rank);
+  absl::Status s = client->Init(model);
   INFO(s.ToString());
   REQUIRE(s.ok());
-  return *std::move(client);
+  return client;
 }
 
 }  // namespace pserve

@@ -22,6 +22,9 @@ InitRequest SmallModel(int num_workers, const std::string& mode);
 float KnownGrad(int w, int t, int64_t i);
 std::vector<float> KnownGrads(int w, int t, int64_t n);
 
+// A client for rank `rank` connected to the cluster, not yet declared.
+std::unique_ptr<PsClient> ConnectClient(const LocalCluster& cluster, int rank);
+
 // A client for rank `rank` connected to the cluster and declared.
 std::unique_ptr<PsClient> MakeClient(const LocalCluster& cluster, int rank,
                                      const InitRequest& model);
