@@ -200,3 +200,40 @@ TEST_CASE("a worker restarted with the same rank resumes the sync step") {
 
 }  // namespace
 }  // namespace pserve
+
+namespace pserve {
+namespace {
+
+TEST_CASE("servers restored from a worker-triggered checkpoint resume training") {
+  const std::string dir = TestTempDir() + "/ckpt";
+  const std::string data = PrepareCorpus(dir);
+  auto run = [&](const LocalCluster& cluster, int steps) {
+    return RunConcurrently(
+        {WorkerArgv({"--servers=" + cluster.AddressList(),
+                     "--data=" + data + "/train.bin", "--model=tiny",
+                     "--batch_size=2", "--steps=" + std::to_string(steps),
+                     "--eval_every=0", "--log_every=1",
+                     "--checkpoint_dir=" + dir, "--checkpoint_every=3"})},
+        120)[0];
+  };
+  {
+    auto cluster = LocalCluster::Start(2, {"--num_workers=1"});
+    REQUIRE(cluster.ok());
+    ProcessResult first = run(*cluster, 7);  // checkpoints at steps 3 and 6
+    INFO(first.output);
+    REQUIRE(first.exit_code == 0);
+    CHECK(first.output.find("step 6: servers checkpointed") !=
+          std::string::npos);
+  }
+  auto restored = LocalCluster::Start(
+      2, {"--num_workers=1", "--restore_from=" + dir + "/server-%ID%.ckpt"});
+  REQUIRE(restored.ok());
+  ProcessResult second = run(*restored, 9);
+  INFO(second.output);
+  REQUIRE(second.exit_code == 0);
+  CHECK(second.output.find("resuming at step 6") != std::string::npos);
+  CHECK(Lines(second.output).back().rfind("RESULT step=9 ", 0) == 0);
+}
+
+}  // namespace
+}  // namespace pserve

@@ -185,6 +185,11 @@ absl::StatusOr<double> Trainer::TrainStep(int64_t step, StepTiming* timing) {
   absl::Status s = PullParameters(step);
   if (!s.ok()) return s;
   timing->pull_s = SecondsSince(start);
+  if (options_.rank == 0 && options_.checkpoint_every > 0 && step > 0 &&
+      step % options_.checkpoint_every == 0) {
+    s = CheckpointServers(step);
+    if (!s.ok()) return s;
+  }
   if (eval_ && options_.rank == 0 && options_.eval_every > 0 &&
       step % options_.eval_every == 0) {
     s = Evaluate(step);
@@ -203,6 +208,19 @@ absl::StatusOr<double> Trainer::TrainStep(int64_t step, StepTiming* timing) {
   timing->push_s = SecondsSince(push);
   timing->total_s = timing->pull_s + timing->compute_s + timing->push_s;
   return loss;
+}
+
+// Called right after rank 0's pull of `step`: in sync mode every chunk is
+// then at version `step` and none can move on until rank 0 pushes, so the
+// servers' files form one consistent snapshot.
+absl::Status Trainer::CheckpointServers(int64_t step) {
+  auto written = client_->Checkpoint(options_.checkpoint_dir);
+  if (!written.ok()) return written.status();
+  int64_t bytes = 0;
+  for (const CheckpointResponse& r : *written) bytes += r.bytes();
+  spdlog::info("step {}: servers checkpointed {} bytes into {}", step, bytes,
+               options_.checkpoint_dir);
+  return absl::OkStatus();
 }
 
 absl::Status Trainer::Evaluate(int64_t step) {

@@ -58,6 +58,7 @@ class Trainer {
   absl::Status CreateModel();
   absl::Status ConnectAndDeclare();
   absl::Status PullParameters(int64_t step);
+  absl::Status CheckpointServers(int64_t step);
   absl::StatusOr<double> TrainStep(int64_t step, StepTiming* timing);
   absl::StatusOr<double> OverlappedStep(int64_t step);
   absl::StatusOr<double> AccumulatedStep(int64_t step);
