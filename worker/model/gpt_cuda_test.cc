@@ -25,6 +25,7 @@
 #include "kernels/ops.h"
 #include "worker/model/gpt.h"
 #include "worker/model/gpt_config.h"
+#include "worker/model/gpt_test_util.h"
 
 namespace pserve {
 namespace {
@@ -33,39 +34,6 @@ constexpr double kLossRelTol = 1e-5;
 constexpr double kTensorTol = 1e-4;
 constexpr int kBatch = 4;
 constexpr int kSeqLen = 64;
-
-// GPT-2 initialisation from the parameter specs (normal weights with the
-// spec's std, 0.02 for most; zero biases; layernorm weights 1), seeded.
-std::vector<float> InitParams(const GptConfig& c, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::vector<float> p;
-  for (const TensorSpec& s : GptParameterSpecs(c)) {
-    size_t n = 1;
-    for (int64_t d : s.shape()) n *= d;
-    std::normal_distribution<float> normal(0.0f, s.init().std());
-    for (size_t i = 0; i < n; ++i) {
-      switch (s.init().kind()) {
-        case InitRule::NORMAL:
-          p.push_back(normal(rng));
-          break;
-        case InitRule::ONES:
-          p.push_back(1.0f);
-          break;
-        default:
-          p.push_back(0.0f);
-      }
-    }
-  }
-  return p;
-}
-
-std::vector<int32_t> Tokens(size_t n, int V, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int32_t> dist(0, V - 1);
-  std::vector<int32_t> t(n);
-  for (int32_t& x : t) x = dist(rng);
-  return t;
-}
 
 struct Run {
   float loss = 0.0f;
@@ -138,8 +106,8 @@ TEST_CASE("tiny GPT: CUDA forward and backward match the CPU backend") {
   (*gpu_model)->SetParameters(params.data());
 
   const size_t n = static_cast<size_t>(kBatch) * kSeqLen;
-  const std::vector<int32_t> inputs = Tokens(n, config->vocab_size, 5);
-  const std::vector<int32_t> targets = Tokens(n, config->vocab_size, 6);
+  const std::vector<int32_t> inputs = RandomTokens(n, config->vocab_size, 5);
+  const std::vector<int32_t> targets = RandomTokens(n, config->vocab_size, 6);
   const Run c = ForwardBackward(**cpu_model, inputs, targets);
   const Run g = ForwardBackward(**gpu_model, inputs, targets);
 

@@ -10,40 +10,10 @@
 #include <vector>
 
 #include "kernels/ops.h"
+#include "worker/model/gpt_test_util.h"
 
 namespace pserve {
 namespace {
-
-// GPT-2 init of every tensor from its spec, on the host.
-std::vector<float> InitParams(const GptConfig& c, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::vector<float> p;
-  for (const TensorSpec& s : GptParameterSpecs(c)) {
-    size_t n = 1;
-    for (int64_t d : s.shape()) n *= d;
-    std::normal_distribution<float> normal(0.0f, s.init().std());
-    for (size_t i = 0; i < n; ++i) {
-      switch (s.init().kind()) {
-        case InitRule::NORMAL:
-          p.push_back(normal(rng));
-          break;
-        case InitRule::ONES:
-          p.push_back(1.0f);
-          break;
-        default:
-          p.push_back(0.0f);
-      }
-    }
-  }
-  return p;
-}
-
-std::vector<int32_t> Tokens(size_t n, int V, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::vector<int32_t> t(n);
-  for (int32_t& x : t) x = static_cast<int32_t>(rng() % V);
-  return t;
-}
 
 struct Run {
   float loss;
@@ -79,14 +49,14 @@ TEST_CASE("forward and backward are deterministic and reuse buffers") {
   CHECK(back == params);
 
   const int B = 3, T = 32;
-  const auto in = Tokens(B * T, c.vocab_size, 1);
-  const auto tg = Tokens(B * T, c.vocab_size, 2);
+  const auto in = RandomTokens(B * T, c.vocab_size, 1);
+  const auto tg = RandomTokens(B * T, c.vocab_size, 2);
   const Run first = ForwardBackward(**a, in, tg, B, T);
   CHECK(first.loss > 4.0f);  // about ln(256) = 5.55 at init
   CHECK(first.loss < 7.0f);
 
   // The same model again, after a bigger and a smaller batch in between.
-  const auto big = Tokens(4 * 64, c.vocab_size, 3);
+  const auto big = RandomTokens(4 * 64, c.vocab_size, 3);
   ForwardBackward(**a, big, big, 4, 64);
   ForwardBackward(**a, big, big, 1, 5);
   const Run again = ForwardBackward(**a, in, tg, B, T);
@@ -120,8 +90,8 @@ TEST_CASE("the layer callback fires L-1..0 then -1, with final gradients") {
   const std::vector<float> params = InitParams(c, 11);
   gpt.SetParameters(params.data());
   const int B = 2, T = 16;
-  const auto in = Tokens(B * T, c.vocab_size, 4);
-  const auto tg = Tokens(B * T, c.vocab_size, 5);
+  const auto in = RandomTokens(B * T, c.vocab_size, 4);
+  const auto tg = RandomTokens(B * T, c.vocab_size, 5);
   REQUIRE(gpt.Forward(in.data(), tg.data(), B, T).ok());
 
   std::vector<int> order;
