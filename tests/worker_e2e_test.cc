@@ -204,7 +204,8 @@ TEST_CASE("a worker restarted with the same rank resumes the sync step") {
 namespace pserve {
 namespace {
 
-TEST_CASE("servers restored from a worker-triggered checkpoint resume training") {
+TEST_CASE(
+    "servers restored from a worker-triggered checkpoint resume training") {
   const std::string dir = TestTempDir() + "/ckpt";
   const std::string data = PrepareCorpus(dir);
   auto run = [&](const LocalCluster& cluster, int steps) {
