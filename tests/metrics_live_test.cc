@@ -9,7 +9,7 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/local_cluster.h"
+#include "cluster/local_cluster.h"
 #include "tests/worker_test_util.h"
 
 namespace pserve {

@@ -10,7 +10,7 @@ def multiprocess_test(name, data, deps = [], worker = False):
         srcs = [name + ".cc"],
         data = data,
         deps = deps + [
-            ":local_cluster",
+            "//cluster:local_cluster",
             "//third_party:catch2",
             "//third_party:catch_main",
         ] + ([":worker_test_util"] if worker else []),

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "proto/ps.pb.h"
-#include "tests/local_cluster.h"
+#include "cluster/local_cluster.h"
 #include "worker/client/ps_client.h"
 
 namespace pserve {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "kernels/ops.h"
-#include "tests/local_cluster.h"
+#include "cluster/local_cluster.h"
 #include "tests/worker_test_util.h"
 #include "worker/client/ps_client.h"
 #include "worker/data/data_loader.h"

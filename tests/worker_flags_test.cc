@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/local_cluster.h"
+#include "cluster/local_cluster.h"
 #include "tests/worker_test_util.h"
 #include "worker/data/token_shard.h"
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/local_cluster.h"
+#include "cluster/local_cluster.h"
 #include "tests/worker_test_util.h"
 #include "worker/model/export.h"
 

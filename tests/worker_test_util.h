@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "tests/local_cluster.h"
+#include "cluster/local_cluster.h"
 
 namespace pserve {
 

@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "tests/local_cluster.h"
+#include "cluster/local_cluster.h"
 #include "tests/worker_test_util.h"
 
 namespace pserve {

@@ -8,7 +8,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
-#include "tests/local_cluster.h"
+#include "cluster/local_cluster.h"
 #include "tools/bench_common.h"
 #include "tools/ps_bench_suites.h"
 #include "worker/client/ps_client.h"

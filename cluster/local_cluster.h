@@ -1,9 +1,10 @@
-// Starts real ps_server processes on loopback for multi-process tests, each
+// Process supervision on one machine, shared by the multi-process tests, the
+// benchmarks and ps_launch: starts real ps_server processes on loopback, each
 // on a free port it picks itself (--port=0, reported through --port_file),
 // and ends exactly those processes, by PID, when destroyed. Not thread-safe:
-// owned by one test.
-#ifndef PSERVE_TESTS_LOCAL_CLUSTER_H_
-#define PSERVE_TESTS_LOCAL_CLUSTER_H_
+// a LocalCluster is owned by one thread; RunProcess is thread-safe.
+#ifndef PSERVE_CLUSTER_LOCAL_CLUSTER_H_
+#define PSERVE_CLUSTER_LOCAL_CLUSTER_H_
 
 #include <sys/types.h>
 
@@ -69,4 +70,4 @@ class LocalCluster {
 
 }  // namespace pserve
 
-#endif  // PSERVE_TESTS_LOCAL_CLUSTER_H_
+#endif  // PSERVE_CLUSTER_LOCAL_CLUSTER_H_

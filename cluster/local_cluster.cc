@@ -1,6 +1,6 @@
-// Process management for multi-process tests: posix_spawn, port files,
-// bounded waits, and SIGTERM/SIGKILL of the processes this file started.
-#include "tests/local_cluster.h"
+// Process supervision for tests, benchmarks and ps_launch: posix_spawn, port
+// files, bounded waits, and SIGTERM/SIGKILL of the processes this file started.
+#include "cluster/local_cluster.h"
 
 #include <fcntl.h>
 #include <signal.h>
