@@ -129,19 +129,14 @@ absl::StatusOr<LocalCluster> LocalCluster::Start(
     c.pids_.push_back(pid);
   }
   for (int s = 0; s < num_servers; ++s) {
-    std::string port;
-    for (int i = 0; i < 300 && port.empty(); ++i) {  // at most 30 s
-      port = ReadFile(port_files[s]);
-      if (port.empty()) {
-        if (WaitExit(c.pids_[s], std::chrono::milliseconds(100)) != -1)
-          return absl::InternalError(
-              absl::StrCat("ps_server ", s, " exited: ", ReadFile(c.logs_[s])));
-      }
-    }
-    if (port.empty())
-      return absl::DeadlineExceededError("ps_server did not report its port");
-    while (!port.empty() && (port.back() == '\n')) port.pop_back();
-    c.addresses_.push_back(absl::StrCat("127.0.0.1:", port));
+    absl::StatusOr<int> port =
+        WaitForPortFile(port_files[s], c.pids_[s], std::chrono::seconds(30));
+    if (!port.ok())
+      return absl::Status(
+          port.status().code(),
+          absl::StrCat("ps_server ", s, ": ", port.status().message(),
+                       "; log: ", ReadFile(c.logs_[s])));
+    c.addresses_.push_back(absl::StrCat("127.0.0.1:", *port));
   }
   return c;
 }
@@ -158,16 +153,7 @@ std::string LocalCluster::AddressList() const {
 }
 
 std::vector<int> LocalCluster::Stop() {
-  std::vector<int> codes;
-  for (pid_t pid : pids_) kill(pid, SIGTERM);
-  for (pid_t pid : pids_) {
-    int code = WaitExit(pid, std::chrono::seconds(10));
-    if (code == -1) {
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-    }
-    codes.push_back(code);
-  }
+  std::vector<int> codes = StopProcesses(pids_, std::chrono::seconds(10));
   pids_.clear();
   return codes;
 }

@@ -8,6 +8,9 @@
 
 #include <sys/types.h>
 
+#include <chrono>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +44,43 @@ ProcessResult WaitProcess(const Started& p, int timeout_s);
 // Thread-safe.
 ProcessResult RunProcess(const std::vector<std::string>& argv,
                          int timeout_s = 120);
+
+// A child whose stdout and stderr arrive, together, on a pipe that the
+// caller owns (and closes).
+struct PipedProcess {
+  pid_t pid = -1;
+  int out_fd = -1;  // read end, non-blocking, close-on-exec
+};
+// Starts argv (argv[0] is a path) with stdin from /dev/null and its output
+// into a pipe, in a process group of its own (so a terminal's Ctrl-C reaches
+// only the caller, which decides how to stop it), and sets it to receive
+// SIGTERM when the calling thread exits, so a supervisor killed outright
+// leaves nothing behind. INTERNAL naming the binary if it cannot be started;
+// NOT_FOUND if argv[0] is not an executable file. Does not block.
+absl::StatusOr<PipedProcess> StartPiped(const std::vector<std::string>& argv);
+
+// Reaps pid if it has exited: its exit code (128 + signal if a signal ended
+// it), or nullopt while it runs. Does not block.
+std::optional<int> PollExit(pid_t pid);
+
+// Sends SIGTERM to every pid, waits up to `grace` for all of them (calling
+// `while_waiting`, if set, between checks, e.g. to drain their pipes), then
+// SIGKILLs the rest. Returns each one's exit code in order (-1: had to be
+// killed). Blocks at most grace plus a moment.
+std::vector<int> StopProcesses(
+    const std::vector<pid_t>& pids, std::chrono::milliseconds grace,
+    const std::function<void()>& while_waiting = nullptr);
+
+// Reads the port that a ps_server started with --port_file=path reports,
+// waiting up to `timeout` while process `pid` runs. FAILED_PRECONDITION if
+// the process exits first (its exit code in the message), DEADLINE_EXCEEDED
+// if no port appears in time. Blocks.
+absl::StatusOr<int> WaitForPortFile(const std::string& path, pid_t pid,
+                                    std::chrono::milliseconds timeout);
+
+// "exited with status 3", "was killed by signal 9 (SIGKILL)" for an exit
+// code from PollExit / WaitProcess.
+std::string DescribeExit(int exit_code);
 
 class LocalCluster {
  public:
