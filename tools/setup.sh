@@ -29,6 +29,7 @@ PACKAGES=(
   procps
   iproute2
   curl
+  python3-grpcio
 )
 if [[ "${1:-}" == "--with-torch" ]]; then
   PACKAGES+=(python3-torch libopenblas0-pthread)

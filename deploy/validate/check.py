@@ -15,9 +15,11 @@ import re
 import shlex
 import subprocess
 import sys
-import tempfile
 
 import yaml
+
+from kube import containers, load_objects, pod_labels, pod_spec, port_numbers, resolve_port
+import kube
 
 # Overlay name -> (expected --mode, workers use GPUs).
 OVERLAYS = {
@@ -84,113 +86,6 @@ def write_flags(path, server, worker, fallback=None):
 
 # ------------------------------------------------------------------ helpers
 
-def load_objects(path):
-    with open(path) as f:
-        return [o for o in yaml.safe_load_all(f) if o]
-
-
-def pod_spec(obj):
-    kind = obj.get("kind")
-    if kind == "Pod":
-        return obj.get("spec", {})
-    if kind in ("StatefulSet", "Deployment", "DaemonSet", "ReplicaSet", "Job"):
-        return obj.get("spec", {}).get("template", {}).get("spec", {})
-    if kind == "CronJob":
-        return obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    return None
-
-
-def pod_labels(obj):
-    if obj.get("kind") == "Pod":
-        return obj.get("metadata", {}).get("labels", {}) or {}
-    return obj.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {}) or {}
-
-
-def containers(spec):
-    return (spec.get("initContainers") or []) + (spec.get("containers") or [])
-
-
-def kubelet_expand(s, env):
-    """Kubernetes $(VAR) expansion in command/args: $$ is a literal $,
-    an undefined $(VAR) stays as written."""
-    out, i = [], 0
-    while i < len(s):
-        if s[i] == "$" and i + 1 < len(s):
-            if s[i + 1] == "$":
-                out.append("$")
-                i += 2
-                continue
-            if s[i + 1] == "(":
-                j = s.find(")", i + 2)
-                if j != -1:
-                    name = s[i + 2:j]
-                    out.append(env[name] if name in env else s[i:j + 1])
-                    i = j + 1
-                    continue
-        out.append(s[i])
-        i += 1
-    return "".join(out)
-
-
-def container_env(container, configmaps, extra):
-    env = dict(extra)
-    for source in container.get("envFrom") or []:
-        ref = source.get("configMapRef")
-        if ref:
-            data = configmaps.get(ref["name"])
-            if data is None:
-                fail("configmap", f"container {container['name']} reads missing ConfigMap {ref['name']}")
-                continue
-            env.update({k: str(v) for k, v in data.items()})
-    for e in container.get("env") or []:
-        if "value" in e:
-            env[e["name"]] = kubelet_expand(str(e["value"]), env)
-        elif "valueFrom" in e and "configMapKeyRef" in e["valueFrom"]:
-            ref = e["valueFrom"]["configMapKeyRef"]
-            data = configmaps.get(ref["name"], {})
-            if ref["key"] not in data:
-                fail("configmap", f"env {e['name']}: ConfigMap {ref['name']} has no key {ref['key']}")
-            else:
-                env[e["name"]] = str(data[ref["key"]])
-    return env
-
-
-def simulate_argv(container, env, shell_env, where):
-    """The argv the binary would see: kubelet expansion, then the sh wrapper
-    run for real with the binary replaced by a stub that prints its argv."""
-    command = [kubelet_expand(str(c), env) for c in container.get("command") or []]
-    args = [kubelet_expand(str(a), env) for a in container.get("args") or []]
-    for text in command + args:
-        for name in re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", text):
-            fail("flags", f"{where}: unresolved $({name}) (no such key in the ConfigMap or env)")
-    if not command:
-        fail("flags", f"{where}: no command; the manifests must name the binary")
-        return None, []
-    if command[:2] != ["sh", "-c"]:
-        return os.path.basename(command[0]), command[1:] + args
-    script = command[2]
-    binaries = re.findall(r"/usr/local/bin/(ps_[a-z_]+)", script)
-    if len(set(binaries)) != 1:
-        fail("flags", f"{where}: the sh wrapper must exec exactly one /usr/local/bin/ps_* binary")
-        return None, []
-    binary = binaries[0]
-    with tempfile.TemporaryDirectory() as stub_dir:
-        stub = os.path.join(stub_dir, binary)
-        with open(stub, "w") as f:
-            f.write('#!/bin/sh\nfor a in "$@"; do printf "%s\\0" "$a"; done\n')
-        os.chmod(stub, 0o755)
-        run_env = {"PATH": "/usr/bin:/bin"}
-        run_env.update(env)
-        run_env.update(shell_env)
-        result = subprocess.run(
-            ["sh", "-c", script.replace(f"/usr/local/bin/{binary}", stub)] + command[3:] + args,
-            env=run_env, capture_output=True, text=True, timeout=10)
-    if result.returncode != 0:
-        fail("flags", f"{where}: wrapper script failed: {result.stderr.strip()}")
-        return binary, []
-    return binary, [a for a in result.stdout.split("\0") if a]
-
-
 def parse_flags(argv, known, binary, where):
     values = {}
     for a in argv:
@@ -215,22 +110,6 @@ def image_ok(image, where):
         fail("image", f"{where}: image '{image}' is untagged; pin a release tag")
     elif last.endswith(":latest"):
         fail("image", f"{where}: image '{image}' uses :latest; pin a release tag")
-
-
-def port_numbers(container):
-    numbers, names = set(), {}
-    for p in container.get("ports") or []:
-        numbers.add(p["containerPort"])
-        if "name" in p:
-            names[p["name"]] = p["containerPort"]
-    return numbers, names
-
-
-def resolve_port(port, container):
-    numbers, names = port_numbers(container)
-    if isinstance(port, int):
-        return port if port in numbers else None
-    return names.get(port)
 
 
 def as_int(value, what, where):
@@ -317,9 +196,9 @@ def check_overlay(name, objects, flags, root):
             fail("probe", f"{swhere}: ps_server needs a grpc {p} (standard health service)")
 
     # Server argv, as pod ps-(N-1) would run it.
-    env = container_env(server, configmaps, {})
+    env = kube.container_env(server, configmaps, {}, fail)
     ordinal = replicas - 1
-    binary, argv = simulate_argv(server, env, {"HOSTNAME": f"{sts['metadata']['name']}-{ordinal}"}, swhere)
+    binary, argv = kube.simulate_argv(server, env, {"HOSTNAME": f"{sts['metadata']['name']}-{ordinal}"}, swhere, fail)
     if binary != "ps_server":
         fail("flags", f"{swhere}: runs {binary}, expected ps_server")
         return
@@ -337,8 +216,8 @@ def check_overlay(name, objects, flags, root):
     if "--rank=$(JOB_COMPLETION_INDEX)" not in [str(a) for a in worker.get("args") or []]:
         fail("flags", f"{jwhere}: ps_worker must get --rank=$(JOB_COMPLETION_INDEX)")
     index = (completions or 1) - 1
-    wenv = container_env(worker, configmaps, {"JOB_COMPLETION_INDEX": str(index)})
-    binary, wargv = simulate_argv(worker, wenv, {"HOSTNAME": f"{job['metadata']['name']}-{index}-x"}, jwhere)
+    wenv = kube.container_env(worker, configmaps, {"JOB_COMPLETION_INDEX": str(index)}, fail)
+    binary, wargv = kube.simulate_argv(worker, wenv, {"HOSTNAME": f"{job['metadata']['name']}-{index}-x"}, jwhere, fail)
     if binary != "ps_worker":
         fail("flags", f"{jwhere}: runs {binary}, expected ps_worker")
         return
@@ -515,7 +394,7 @@ def check_docs(root, rendered):
             if not tokens:
                 continue
             tool = tokens[0]
-            if tool in ("tools/checks/k8s.sh", "tools/checks/k8s_planted.sh"):
+            if tool.startswith("tools/checks/"):
                 if not os.path.exists(os.path.join(root, tool)):
                     fail("docs", f"{where}: {tool} does not exist")
             elif tool == "sed":
