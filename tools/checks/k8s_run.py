@@ -65,17 +65,25 @@ def test_overlay(overlay_dir, work):
     return kube.load_objects(path)
 
 
+def host_folders(pod, folders, data_dir):
+    """mountPath -> (host folder, read only) for the pod's volumes: the data
+    claim is data_dir; other claims are shared folders under `folders`;
+    claim-template and emptyDir volumes are per pod (a restarted pod with
+    the same name gets the same folder, as a StatefulSet's claim)."""
+    out = {}
+    for path, (kind, name, read_only) in kube.volume_sources(pod).items():
+        if kind == "claim" and name == "pserve-data":
+            out[path] = (data_dir, read_only)
+            continue
+        key = name if kind == "claim" else f"{pod.name}/{name}"
+        out[path] = (os.path.join(folders, key), read_only)
+        os.makedirs(out[path][0], exist_ok=True)
+    return out
+
+
 def local_argv(pod, ports, folders, data_dir):
     """pod.argv with cluster-only values swapped for local ones."""
-    mounts = kube.volume_sources(pod)
-    local = {}
-    for path, (kind, name, _) in mounts.items():
-        if kind == "claim" and name == "pserve-data":
-            local[path] = data_dir
-        else:
-            key = name if kind == "claim" else f"{pod.name}/{name}"
-            local[path] = os.path.join(folders, key)
-            os.makedirs(local[path], exist_ok=True)
+    local = {path: host for path, (host, _) in host_folders(pod, folders, data_dir).items()}
     out = []
     for a in pod.argv:
         m = re.match(r"^(--[A-Za-z0-9_]+)=(.*)$", a)
