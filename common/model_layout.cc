@@ -9,6 +9,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/consistency_mode.h"
 
 namespace pserve {
 namespace {
@@ -222,7 +223,8 @@ std::string DescribeDeclarationDifference(const InitRequest& a,
     return absl::StrCat("num_workers ", a.num_workers(), " in the model but ",
                         b.num_workers(), " here");
   if (a.mode() != b.mode())
-    return absl::StrCat("mode '", a.mode(), "' in the model but '", b.mode(),
+    return absl::StrCat("mode '", ConsistencyModeName(a.mode()),
+                        "' in the model but '", ConsistencyModeName(b.mode()),
                         "' here");
   return "";
 }

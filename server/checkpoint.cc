@@ -37,11 +37,10 @@ void Append(std::string& out, Checksum& sum, const void* p, size_t n) {
   sum.Add(p, n);
 }
 
-void AppendChunk(std::string& out, Checksum& sum, Chunk& c) {
-  absl::MutexLock lock(&c.mu);
-  const int64_t numel = c.info.numel;
+void AppendChunk(std::string& out, Checksum& sum, const ChunkSnapshot& c) {
+  const int64_t numel = static_cast<int64_t>(c.param.size());
   const int32_t states = (c.m.empty() ? 0 : 1) + (c.v.empty() ? 0 : 1);
-  Append(out, sum, &c.info.key, 8);
+  Append(out, sum, &c.key, 8);
   Append(out, sum, &c.version, 8);
   Append(out, sum, &c.updates, 8);
   Append(out, sum, &numel, 8);
@@ -90,7 +89,7 @@ struct Reader {
 
 }  // namespace
 
-absl::StatusOr<int64_t> WriteCheckpoint(ShardStore& store,
+absl::StatusOr<int64_t> WriteCheckpoint(const ShardStore& store,
                                         const std::string& path) {
   std::string out(kMagic, 8);
   Checksum sum;
@@ -100,7 +99,7 @@ absl::StatusOr<int64_t> WriteCheckpoint(ShardStore& store,
   Append(out, sum, &hash, 8);
   Append(out, sum, &id, 4);
   Append(out, sum, &n, 4);
-  for (int i = 0; i < n; ++i) AppendChunk(out, sum, store.chunk(i));
+  for (int i = 0; i < n; ++i) AppendChunk(out, sum, store.Snapshot(i));
   const uint64_t checksum = sum.value();
   out.append(reinterpret_cast<const char*>(&checksum), 8);
   absl::Status s = WriteDurably(path, out);
@@ -141,21 +140,15 @@ absl::Status RestoreCheckpoint(ShardStore& store, const std::string& path) {
     return absl::FailedPreconditionError(absl::StrCat(
         path, " was written by server ", id, " for another model or layout"));
   // Parse everything before changing anything.
-  struct Loaded {
-    int64_t version, updates;
-    std::vector<float> param, m, v;
-  };
-  std::vector<Loaded> loaded(n);
+  std::vector<ChunkSnapshot> loaded(n);
   for (int i = 0; i < n; ++i) {
-    uint64_t key;
     int64_t numel;
     int32_t states;
-    Loaded& l = loaded[i];
-    if (!r.Read(&key, 8) || !r.Read(&l.version, 8) || !r.Read(&l.updates, 8) ||
-        !r.Read(&numel, 8) || !r.Read(&states, 4))
+    ChunkSnapshot& l = loaded[i];
+    if (!r.Read(&l.key, 8) || !r.Read(&l.version, 8) ||
+        !r.Read(&l.updates, 8) || !r.Read(&numel, 8) || !r.Read(&states, 4))
       return absl::DataLossError(absl::StrCat(path, " is truncated"));
-    Chunk& c = store.chunk(i);
-    if (key != c.info.key || numel != c.info.numel)
+    if (l.key != store.chunk_info(i).key || numel != store.chunk_info(i).numel)
       return absl::FailedPreconditionError(
           absl::StrCat(path, ": chunk ", i, " does not match the model"));
     for (std::vector<float>* a : {&l.param, &l.m, &l.v}) {
@@ -165,16 +158,7 @@ absl::Status RestoreCheckpoint(ShardStore& store, const std::string& path) {
         return absl::DataLossError(absl::StrCat(path, " is truncated"));
     }
   }
-  for (int i = 0; i < n; ++i) {
-    Chunk& c = store.chunk(i);
-    absl::MutexLock lock(&c.mu);
-    c.param.swap(loaded[i].param);
-    if (!c.m.empty() && !loaded[i].m.empty()) c.m.swap(loaded[i].m);
-    if (!c.v.empty() && !loaded[i].v.empty()) c.v.swap(loaded[i].v);
-    c.version = loaded[i].version;
-    c.updates = loaded[i].updates;
-  }
-  return absl::OkStatus();
+  return store.Restore(std::move(loaded));
 }
 
 }  // namespace pserve

@@ -16,7 +16,7 @@ namespace pserve {
 
 // Writes the store's chunks to `path`. Returns the bytes written;
 // INTERNAL/NOT_FOUND naming the path on I/O errors. Blocks on disk I/O.
-absl::StatusOr<int64_t> WriteCheckpoint(ShardStore& store,
+absl::StatusOr<int64_t> WriteCheckpoint(const ShardStore& store,
                                         const std::string& path);
 
 // Loads `path` into an initialised store. FAILED_PRECONDITION if the file

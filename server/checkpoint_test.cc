@@ -23,7 +23,7 @@ InitRequest Model() {
   r.set_chunk_bytes(256);
   r.set_num_servers(1);
   r.set_num_workers(1);
-  r.set_mode("sync");
+  r.set_mode(MODE_SYNC);
   return r;
 }
 
@@ -36,7 +36,7 @@ ServerConfig Config() {
 std::vector<float> Params(ShardStore& s) {
   std::vector<float> out;
   for (int i = 0; i < s.num_chunks(); ++i) {
-    std::vector<float> chunk(s.chunk(i).info.numel);
+    std::vector<float> chunk(s.chunk_info(i).numel);
     s.Read(i, chunk.data());
     out.insert(out.end(), chunk.begin(), chunk.end());
   }
@@ -46,7 +46,7 @@ std::vector<float> Params(ShardStore& s) {
 void Train(ShardStore& s, int steps) {
   for (int t = 0; t < steps; ++t)
     for (int i = 0; i < s.num_chunks(); ++i) {
-      std::vector<float> g(s.chunk(i).info.numel, 0.1f * (t + 1));
+      std::vector<float> g(s.chunk_info(i).numel, 0.1f * (t + 1));
       REQUIRE(s.Push(i, 0, t, g.data()).value());
     }
 }
@@ -70,7 +70,7 @@ TEST_CASE("checkpoint restores parameters, optimizer state and versions") {
   // Same optimizer state: one more identical step stays identical.
   Train(a, 0);
   for (int i = 0; i < a.num_chunks(); ++i) {
-    std::vector<float> g(a.chunk(i).info.numel, -0.3f);
+    std::vector<float> g(a.chunk_info(i).numel, -0.3f);
     REQUIRE(a.Push(i, 0, 3, g.data()).value());
     REQUIRE(b.Push(i, 0, 3, g.data()).value());
   }

@@ -3,6 +3,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "common/consistency_mode.h"
 
 ABSL_FLAG(int, port, 7070,
           "gRPC port to listen on; 0 picks a free port "
@@ -106,11 +107,12 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
   c.num_workers = absl::GetFlag(FLAGS_num_workers);
   absl::Status s = CheckTopology(c);
   if (!s.ok()) return s;
-  absl::StatusOr<ConsistencyMode> mode = ParseMode(absl::GetFlag(FLAGS_mode));
+  absl::StatusOr<ConsistencyMode> mode =
+      ParseConsistencyMode(absl::GetFlag(FLAGS_mode));
   if (!mode.ok()) return Bad(absl::StrCat("--mode: ", mode.status().message()));
   c.mode = *mode;
   const int staleness = absl::GetFlag(FLAGS_staleness);
-  if (staleness >= 0 && c.mode != ConsistencyMode::kSsp)
+  if (staleness >= 0 && c.mode != MODE_SSP)
     return Bad("--staleness only applies to --mode=ssp; drop it or use ssp");
   c.staleness = staleness >= 0 ? staleness : 2;
   absl::StatusOr<OptimizerConfig> opt = OptimizerFromFlags();

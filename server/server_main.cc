@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/cli.h"
+#include "common/consistency_mode.h"
 #include "common/logging.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -107,7 +108,7 @@ int main(int argc, char** argv) {
   spdlog::info("listening on {}:{} ({} of {} servers, {} workers, mode {}, {})",
                options->bind_address, port, options->config.server_id,
                options->config.num_servers, options->config.num_workers,
-               pserve::ModeName(options->config.mode),
+               pserve::ConsistencyModeName(options->config.mode),
                pserve::OptimizerKindName(options->config.optimizer.kind));
   const int sig = WaitForSignal();
   spdlog::info("signal {}: shutting down", sig);

@@ -102,10 +102,9 @@ grpc::Status ParameterServerService::Pull(grpc::ServerContext* ctx,
     return ctx->IsCancelled() || stopping_.load();
   };
   absl::Duration waited = absl::ZeroDuration();
-  if (store_->config().mode == ConsistencyMode::kSsp &&
-      req->caller().role() == Caller::WORKER) {
-    s = store_->ssp_clock().Advance(req->caller().rank(), req->clock(),
-                                    deadline, cancelled, &waited);
+  if (req->caller().role() == Caller::WORKER) {
+    s = store_->AwaitClock(req->caller().rank(), req->clock(), deadline,
+                           cancelled, &waited);
     if (!s.ok()) return ToGrpc(s);
   }
   int64_t bytes = 0;
@@ -141,7 +140,7 @@ absl::Status ParameterServerService::ValidatePush(
     if (!seen.insert(c.key()).second)
       return absl::InvalidArgumentError(
           absl::StrCat("key ", c.key(), " appears twice in one push"));
-    const int64_t numel = store_->chunk(*i).info.numel;
+    const int64_t numel = store_->chunk_info(*i).numel;
     if (c.data().size() != numel * elem)
       return absl::InvalidArgumentError(
           absl::StrCat("key ", c.key(), " needs ", numel * elem, " bytes (",

@@ -1,6 +1,7 @@
-// Chunk storage and the consistency rules. Locking: init_mu_ only during
-// Init; afterwards each operation locks exactly one chunk's mutex, so pushes
-// and pulls of different chunks never contend.
+// Chunk storage and the optimizer; every decision about when a push is
+// applied or a pull may read is delegated to Consistency. Locking: init_mu_
+// only during Init; afterwards each operation locks exactly one chunk's
+// mutex, so pushes and pulls of different chunks never contend.
 #include "server/shard_store.h"
 
 #include <unistd.h>
@@ -9,34 +10,26 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/consistency_mode.h"
 #include "common/wire_dtype.h"
 #include "spdlog/spdlog.h"
 
 namespace pserve {
 
-absl::StatusOr<ConsistencyMode> ParseMode(const std::string& name) {
-  if (name == "sync") return ConsistencyMode::kSync;
-  if (name == "async") return ConsistencyMode::kAsync;
-  if (name == "ssp") return ConsistencyMode::kSsp;
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown mode '", name, "': use sync, async or ssp"));
+namespace {
+
+ConsistencyConfig RulesOf(const ServerConfig& c) {
+  ConsistencyConfig r;
+  r.mode = c.mode;
+  r.num_workers = c.num_workers;
+  r.staleness = c.staleness;
+  return r;
 }
 
-std::string ModeName(ConsistencyMode mode) {
-  switch (mode) {
-    case ConsistencyMode::kSync:
-      return "sync";
-    case ConsistencyMode::kAsync:
-      return "async";
-    case ConsistencyMode::kSsp:
-      return "ssp";
-  }
-  return "unknown";
-}
+}  // namespace
 
-ShardStore::ShardStore(const ServerConfig& config) : config_(config) {
-  ssp_clock_.Reset(config.num_workers, config.staleness);
-}
+ShardStore::ShardStore(const ServerConfig& config)
+    : config_(config), rules_(RulesOf(config)) {}
 
 absl::StatusOr<InitResponse> ShardStore::Init(const InitRequest& request) {
   if (request.num_servers() != config_.num_servers)
@@ -49,10 +42,10 @@ absl::StatusOr<InitResponse> ShardStore::Init(const InitRequest& request) {
         absl::StrCat("the declaration says num_workers=", request.num_workers(),
                      " but this server was started with --num_workers=",
                      config_.num_workers));
-  if (request.mode() != ModeName(config_.mode))
-    return absl::InvalidArgumentError(
-        absl::StrCat("the declaration says mode '", request.mode(),
-                     "' but this server runs --mode=", ModeName(config_.mode)));
+  if (request.mode() != config_.mode)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the declaration says mode '", ConsistencyModeName(request.mode()),
+        "' but this server runs --mode=", ConsistencyModeName(config_.mode)));
   absl::MutexLock lock(&init_mu_);
   if (initialized()) {
     std::string diff = DescribeDeclarationDifference(accepted_, request);
@@ -68,15 +61,16 @@ absl::StatusOr<InitResponse> ShardStore::Init(const InitRequest& request) {
   response.set_model_hash(model_hash_);
   const bool worker = request.caller().role() == Caller::WORKER;
   const int rank = request.caller().rank();
-  int64_t resume = config_.mode == ConsistencyMode::kSync ? INT64_MAX : 0;
+  const bool at_min = rules_.ResumeAtMin();
+  int64_t resume = at_min ? INT64_MAX : 0;
   for (const auto& c : chunks_) {
     absl::MutexLock chunk_lock(&c->mu);
     response.add_keys(c->info.key);
-    response.add_versions(c->version);
-    if (config_.mode == ConsistencyMode::kSync)
-      resume = std::min(resume, c->version);
-    else if (worker && rank >= 0 && rank < config_.num_workers)
-      resume = std::max(resume, c->last_step[rank] + 1);
+    response.add_versions(c->gate.version);
+    if (at_min)
+      resume = std::min(resume, rules_.ResumeStep(c->gate, rank));
+    else if (worker)
+      resume = std::max(resume, rules_.ResumeStep(c->gate, rank));
   }
   response.set_resume_step(resume == INT64_MAX ? 0 : resume);
   return response;
@@ -92,7 +86,6 @@ absl::Status ShardStore::BuildChunks(const InitRequest& request) {
   if (!fits.ok()) return fits;
   layout_ = std::make_unique<ModelLayout>(*std::move(layout));
   const int states = OptimizerStateArrays(config_.optimizer.kind);
-  const int W = config_.num_workers;
   for (int ci : layout_->ChunksOfServer(config_.server_id)) {
     auto c = std::make_unique<Chunk>();
     c->info = layout_->chunks()[ci];
@@ -103,11 +96,7 @@ absl::Status ShardStore::BuildChunks(const InitRequest& request) {
              c->param.data());
     if (states >= 1) c->m.assign(c->info.numel, 0.0f);
     if (states >= 2) c->v.assign(c->info.numel, 0.0f);
-    if (config_.mode == ConsistencyMode::kSync)
-      c->accum.assign(c->info.numel, 0.0f);
-    c->arrived.assign(W, 0);
-    c->prev_arrived.assign(W, 0);
-    c->last_step.assign(W, -1);
+    rules_.InitGate(c->gate, c->info.numel);
     key_to_local_[c->info.key] = static_cast<int>(chunks_.size());
     num_params_ += c->info.numel;
     chunks_.push_back(std::move(c));
@@ -123,8 +112,8 @@ absl::Status ShardStore::BuildChunks(const InitRequest& request) {
 
 absl::Status ShardStore::CheckMemory(const ModelLayout& layout) const {
   const int64_t params = layout.BytesPerServer()[config_.server_id] / 4;
-  const int arrays = 1 + OptimizerStateArrays(config_.optimizer.kind) +
-                     (config_.mode == ConsistencyMode::kSync ? 1 : 0);
+  const int arrays =
+      1 + OptimizerStateArrays(config_.optimizer.kind) + rules_.StateArrays();
   const double need = static_cast<double>(params) * arrays * sizeof(float);
   const double have = static_cast<double>(sysconf(_SC_PHYS_PAGES)) *
                       static_cast<double>(sysconf(_SC_PAGE_SIZE));
@@ -153,65 +142,24 @@ absl::StatusOr<int> ShardStore::LocalChunk(uint64_t key) const {
                    config_.server_id, "; check the client's --servers order"));
 }
 
-absl::Status ShardStore::CheckStepLocked(const Chunk& c, int rank,
-                                         int64_t step) const {
-  if (step < 0)
-    return absl::OutOfRangeError(absl::StrCat("step ", step, " is negative"));
-  if (config_.mode != ConsistencyMode::kSync) return absl::OkStatus();
-  if (step == c.version) return absl::OkStatus();
-  if (step == c.version - 1 && c.prev_arrived[rank]) return absl::OkStatus();
-  if (step > c.version)
-    return absl::OutOfRangeError(
-        absl::StrCat("step ", step, " is from the future: key ", c.info.key,
-                     " is at version ", c.version, "; pull version ", step,
-                     " before pushing its gradients"));
-  return absl::OutOfRangeError(
-      absl::StrCat("step ", step, " is from the past: key ", c.info.key,
-                   " is already at version ", c.version,
-                   "; pull again and push step ", c.version));
-}
-
 absl::Status ShardStore::CheckPushStep(int i, int rank, int64_t step) const {
   const Chunk& c = *chunks_[i];
   absl::MutexLock lock(&c.mu);
-  return CheckStepLocked(c, rank, step);
+  return rules_.CheckPush(c.gate, c.info.key, rank, step);
 }
 
 absl::StatusOr<bool> ShardStore::Push(int i, int rank, int64_t step,
                                       const float* grad) {
   Chunk& c = *chunks_[i];
   absl::MutexLock lock(&c.mu);
-  absl::Status s = CheckStepLocked(c, rank, step);
-  if (!s.ok()) return s;
-  if (config_.mode != ConsistencyMode::kSync) {
-    if (step <= c.last_step[rank]) return false;  // a retry
-    c.last_step[rank] = step;
-    ApplyOptimizer(c, grad);
-    return true;
+  absl::StatusOr<PushAdmission> a =
+      rules_.Admit(c.gate, c.info.key, rank, step, grad);
+  if (!a.ok()) return a.status();
+  if (a->apply != nullptr) {
+    ApplyOptimizer(c, a->apply);
+    rules_.Applied(c.gate);
   }
-  if (step != c.version || c.arrived[rank]) return false;  // a retry
-  Accumulate(c, rank, grad);
-  if (c.arrived_count == config_.num_workers) {
-    const float inv = 1.0f / static_cast<float>(config_.num_workers);
-    for (float& g : c.accum) g *= inv;
-    ApplyOptimizer(c, c.accum.data());
-    c.prev_arrived.swap(c.arrived);
-    std::fill(c.arrived.begin(), c.arrived.end(), 0);
-    c.arrived_count = 0;
-  }
-  return true;
-}
-
-void ShardStore::Accumulate(Chunk& c, int rank, const float* grad) {
-  const size_t n = c.accum.size();
-  if (c.arrived_count == 0) {
-    std::memcpy(c.accum.data(), grad, n * sizeof(float));
-  } else {
-    float* __restrict a = c.accum.data();
-    for (size_t j = 0; j < n; ++j) a[j] += grad[j];
-  }
-  c.arrived[rank] = 1;
-  ++c.arrived_count;
+  return a->fresh;
 }
 
 void ShardStore::ApplyOptimizer(Chunk& c, const float* grad) {
@@ -219,7 +167,6 @@ void ShardStore::ApplyOptimizer(Chunk& c, const float* grad) {
               c.m.empty() ? nullptr : c.m.data(),
               c.v.empty() ? nullptr : c.v.data(), c.param.size());
   ++c.updates;
-  ++c.version;
   updates_applied_.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -229,32 +176,14 @@ absl::Status ShardStore::WaitVersion(int i, int64_t min_version,
                                      absl::Duration* waited) const {
   const Chunk& c = *chunks_[i];
   absl::MutexLock lock(&c.mu);
-  auto ready = [&c, min_version]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) {
-    return c.version >= min_version;
-  };
-  const absl::Time start = absl::Now();
-  while (!ready()) {
-    if (cancelled && cancelled())
-      return absl::CancelledError(
-          "the pull was cancelled (caller gone or server shutting down)");
-    const absl::Time now = absl::Now();
-    if (now >= deadline)
-      return absl::DeadlineExceededError(absl::StrCat(
-          "key ", c.info.key, " is at version ", c.version,
-          " and did not reach ", min_version,
-          " before the deadline: some worker has not pushed step ", c.version));
-    c.mu.AwaitWithDeadline(absl::Condition(&ready),
-                           std::min(deadline, now + absl::Milliseconds(100)));
-  }
-  *waited += absl::Now() - start;
-  return absl::OkStatus();
+  return rules_.AwaitVersion(c.mu, c.gate, c.info.key, min_version, deadline,
+                             cancelled, waited);
 }
-
 int64_t ShardStore::Read(int i, float* out) const {
   const Chunk& c = *chunks_[i];
   absl::MutexLock lock(&c.mu);
   std::memcpy(out, c.param.data(), c.param.size() * sizeof(float));
-  return c.version;
+  return c.gate.version;
 }
 
 int64_t ShardStore::ReadEncoded(int i, DType dtype, std::string* out) const {
@@ -267,12 +196,12 @@ int64_t ShardStore::ReadEncoded(int i, DType dtype, std::string* out) const {
     absl::MutexLock lock(&c.mu);
     out->append(reinterpret_cast<const char*>(c.param.data()),
                 n * sizeof(float));
-    return c.version;
+    return c.gate.version;
   }
   out->resize(n * WireBytesPerElement(dtype));
   absl::MutexLock lock(&c.mu);
   EncodeFloats(c.param.data(), n, dtype, out->data());
-  return c.version;
+  return c.gate.version;
 }
 
 std::pair<int64_t, int64_t> ShardStore::VersionRange() const {
@@ -280,10 +209,49 @@ std::pair<int64_t, int64_t> ShardStore::VersionRange() const {
   int64_t lo = INT64_MAX, hi = 0;
   for (const auto& c : chunks_) {
     absl::MutexLock lock(&c->mu);
-    lo = std::min(lo, c->version);
-    hi = std::max(hi, c->version);
+    lo = std::min(lo, c->gate.version);
+    hi = std::max(hi, c->gate.version);
   }
   return {chunks_.empty() ? 0 : lo, hi};
+}
+
+ChunkSnapshot ShardStore::Snapshot(int i) const {
+  const Chunk& c = *chunks_[i];
+  ChunkSnapshot out;
+  absl::MutexLock lock(&c.mu);
+  out.key = c.info.key;
+  out.version = c.gate.version;
+  out.updates = c.updates;
+  out.param = c.param;
+  out.m = c.m;
+  out.v = c.v;
+  return out;
+}
+
+absl::Status ShardStore::Restore(std::vector<ChunkSnapshot> chunks) {
+  if (chunks.size() != chunks_.size())
+    return absl::FailedPreconditionError(
+        absl::StrCat("the checkpoint has ", chunks.size(), " chunks but this ",
+                     "server holds ", chunks_.size()));
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    const ChunkInfo& info = chunks_[i]->info;
+    const ChunkSnapshot& s = chunks[i];
+    if (s.key != info.key || s.param.size() != static_cast<size_t>(info.numel))
+      return absl::FailedPreconditionError(
+          absl::StrCat("chunk ", i, " of the checkpoint (key ", s.key,
+                       ") does not match the model (key ", info.key, ")"));
+  }
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    Chunk& c = *chunks_[i];
+    ChunkSnapshot& s = chunks[i];
+    absl::MutexLock lock(&c.mu);
+    c.param.swap(s.param);
+    if (!c.m.empty() && s.m.size() == c.param.size()) c.m.swap(s.m);
+    if (!c.v.empty() && s.v.size() == c.param.size()) c.v.swap(s.v);
+    rules_.RestoreGate(c.gate, s.version);
+    c.updates = s.updates;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace pserve

@@ -1,7 +1,7 @@
-// The chunks one server owns, their optimizer state and versions, and the
-// consistency rules (sync / async / ssp) that decide when a push is applied
-// and when a pull may read. Thread-safe: each chunk has its own mutex; the
-// chunk table is built once by the first Init and immutable afterwards.
+// The chunks one server owns: parameters, optimizer state, and each
+// chunk's consistency state, which server/consistency.h alone interprets.
+// Thread-safe: each chunk has its own mutex; the chunk table is built once
+// by the first Init and immutable afterwards.
 #ifndef PSERVE_SERVER_SHARD_STORE_H_
 #define PSERVE_SERVER_SHARD_STORE_H_
 
@@ -20,40 +20,27 @@
 #include "common/model_layout.h"
 #include "common/optimizer.h"
 #include "proto/ps.pb.h"
-#include "server/ssp_clock.h"
+#include "server/consistency.h"
 
 namespace pserve {
-
-enum class ConsistencyMode { kSync, kAsync, kSsp };
-
-absl::StatusOr<ConsistencyMode> ParseMode(const std::string& name);
-std::string ModeName(ConsistencyMode mode);
 
 struct ServerConfig {
   int server_id = 0;
   int num_servers = 1;
   int num_workers = 1;
-  ConsistencyMode mode = ConsistencyMode::kSync;
+  ConsistencyMode mode = MODE_SYNC;
   int staleness = 0;  // ssp only
   OptimizerConfig optimizer;
 };
 
-// One chunk's state. Exposed for the checkpoint writer.
-struct Chunk {
-  ChunkInfo info;
-  mutable absl::Mutex mu;
-  std::vector<float> param ABSL_GUARDED_BY(mu);  // (numel)
-  std::vector<float> m ABSL_GUARDED_BY(mu);      // (numel) or empty
-  std::vector<float> v ABSL_GUARDED_BY(mu);      // (numel) or empty
-  std::vector<float> accum ABSL_GUARDED_BY(mu);  // (numel), sync only
-  int64_t version ABSL_GUARDED_BY(mu) = 0;       // sync: steps applied
-  int64_t updates ABSL_GUARDED_BY(mu) = 0;       // optimizer steps taken
-  // Sync: which workers pushed step `version` and step `version - 1`.
-  std::vector<char> arrived ABSL_GUARDED_BY(mu);
-  std::vector<char> prev_arrived ABSL_GUARDED_BY(mu);
-  int arrived_count ABSL_GUARDED_BY(mu) = 0;
-  // Async/ssp: the last step applied from each worker (-1: none).
-  std::vector<int64_t> last_step ABSL_GUARDED_BY(mu);
+// What a checkpoint holds of one chunk: a copy, consistent for the chunk.
+struct ChunkSnapshot {
+  uint64_t key = 0;
+  int64_t version = 0;
+  int64_t updates = 0;
+  std::vector<float> param;  // (numel)
+  std::vector<float> m;      // (numel), or empty for optimizers without it
+  std::vector<float> v;      // (numel), or empty
 };
 
 class ShardStore {
@@ -77,7 +64,7 @@ class ShardStore {
   // with an actionable message. Never blocks.
   absl::StatusOr<int> LocalChunk(uint64_t key) const;
   int num_chunks() const { return static_cast<int>(chunks_.size()); }
-  Chunk& chunk(int i) { return *chunks_[i]; }
+  const ChunkInfo& chunk_info(int i) const { return chunks_[i]->info; }
   int64_t num_params() const { return num_params_; }
   const ModelLayout& layout() const { return *layout_; }
 
@@ -85,9 +72,10 @@ class ShardStore {
   // OUT_OF_RANGE for a step from the past or the future.
   absl::Status CheckPushStep(int i, int rank, int64_t step) const;
 
-  // Applies (async/ssp) or accumulates (sync) a gradient grad (numel).
-  // Returns false for a retry of a push already counted. The caller has
-  // validated the gradient; CheckPushStep errors are rechecked here.
+  // Hands a gradient grad (numel) to the consistency rules and runs the
+  // optimizer when they say so. Returns false for a retry of a push already
+  // counted. The caller has validated the gradient; CheckPushStep errors
+  // are rechecked here.
   absl::StatusOr<bool> Push(int i, int rank, int64_t step, const float* grad);
 
   // Waits until chunk i's version >= min_version (sync), the deadline, or
@@ -103,7 +91,19 @@ class ShardStore {
   // Encodes chunk i's parameters as dtype into out; returns version.
   int64_t ReadEncoded(int i, DType dtype, std::string* out) const;
 
-  SspClock& ssp_clock() { return ssp_clock_; }
+  // SSP pull gate for `rank` at `clock`; see Consistency::AwaitClock.
+  absl::Status AwaitClock(int rank, int64_t clock, absl::Time deadline,
+                          const std::function<bool()>& cancelled,
+                          absl::Duration* waited) {
+    return rules_.AwaitClock(rank, clock, deadline, cancelled, waited);
+  }
+
+  // Copies chunk i's state (locks that chunk only). Never blocks on peers.
+  ChunkSnapshot Snapshot(int i) const;
+  // Replaces every chunk's state with `chunks` (one per local chunk, in
+  // order) after checking all of them: FAILED_PRECONDITION naming the first
+  // chunk whose key or size differs; the store is unchanged on error.
+  absl::Status Restore(std::vector<ChunkSnapshot> chunks);
 
   // Smallest and largest chunk versions (0, 0 before Init).
   std::pair<int64_t, int64_t> VersionRange() const;
@@ -111,12 +111,18 @@ class ShardStore {
   uint64_t model_hash() const { return model_hash_; }
 
  private:
-  void Accumulate(Chunk& c, int rank, const float* grad)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu);
+  struct Chunk {
+    ChunkInfo info;
+    mutable absl::Mutex mu;
+    std::vector<float> param ABSL_GUARDED_BY(mu);  // (numel)
+    std::vector<float> m ABSL_GUARDED_BY(mu);      // (numel) or empty
+    std::vector<float> v ABSL_GUARDED_BY(mu);      // (numel) or empty
+    int64_t updates ABSL_GUARDED_BY(mu) = 0;       // optimizer steps taken
+    ChunkGate gate ABSL_GUARDED_BY(mu);
+  };
+
   void ApplyOptimizer(Chunk& c, const float* grad)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu);
-  absl::Status CheckStepLocked(const Chunk& c, int rank, int64_t step) const
-      ABSL_SHARED_LOCKS_REQUIRED(c.mu);
   absl::Status BuildChunks(const InitRequest& request);
   // RESOURCE_EXHAUSTED if this server's share cannot fit in physical memory.
   absl::Status CheckMemory(const ModelLayout& layout) const;
@@ -132,7 +138,7 @@ class ShardStore {
   int64_t num_params_ = 0;
   uint64_t model_hash_ = 0;
   std::atomic<int64_t> updates_applied_{0};
-  SspClock ssp_clock_;
+  Consistency rules_;
 };
 
 }  // namespace pserve

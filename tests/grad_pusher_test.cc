@@ -21,7 +21,7 @@ TEST_CASE("each chunk is pushed once, after its lowest layer's backward") {
     *model.add_tensors() = t;
   model.set_chunk_bytes(16 << 10);  // several chunks per stacked tensor
   model.set_num_workers(1);
-  model.set_mode("sync");
+  model.set_mode(MODE_SYNC);
   auto client = MakeClient(*cluster, 0, model);
   auto backend = MakeCpuBackend(1);
   auto gpt = Gpt::Create(config, backend.get());

@@ -72,7 +72,7 @@ void ExpectRejected(RawServer& server, const PushRequest& req,
 TEST_CASE("malformed pushes are refused and change nothing") {
   auto cluster = LocalCluster::Start(1, {"--num_workers=2", "--optimizer=sgd"});
   REQUIRE(cluster.ok());
-  InitRequest model = SmallModel(2, "sync");
+  InitRequest model = SmallModel(2, MODE_SYNC);
   auto client = MakeClient(*cluster, 0, model);
   const ModelLayout& layout = client->layout();
   std::vector<float> before(layout.total_params()), after(before.size());
@@ -134,7 +134,7 @@ TEST_CASE("pulls: unknown key, before Init, and deadlines") {
   grpc::Status s = raw.Pull(req, &resp, 5000);
   REQUIRE(s.error_code() == grpc::FAILED_PRECONDITION);
   REQUIRE(s.error_message().find("Init") != std::string::npos);
-  InitRequest model = SmallModel(1, "sync");
+  InitRequest model = SmallModel(1, MODE_SYNC);
   auto client = MakeClient(*cluster, 0, model);
   req.set_min_version(3);  // no worker will push: must time out
   auto start = std::chrono::steady_clock::now();
@@ -147,7 +147,7 @@ TEST_CASE("pulls: unknown key, before Init, and deadlines") {
   REQUIRE(s.error_code() == grpc::NOT_FOUND);
   // Init with a mode the server does not run.
   auto other = ConnectClient(*cluster, 0);
-  absl::Status init = other->Init(SmallModel(1, "async"));
+  absl::Status init = other->Init(SmallModel(1, MODE_ASYNC));
   REQUIRE(absl::IsInvalidArgument(init));
   REQUIRE(init.message().find("--mode=sync") != std::string::npos);
 }
@@ -200,7 +200,7 @@ TEST_CASE("the server's /metrics moves with traffic") {
       RunProcess({"/bin/sh", "-c",
                   "cat " + TestTempDir() + "/*-s0.port.metrics | tail -1"});
   const int port = std::stoi(ls.output);
-  InitRequest model = SmallModel(1, "sync");
+  InitRequest model = SmallModel(1, MODE_SYNC);
   auto client = MakeClient(*cluster, 0, model);
   std::vector<float> p(client->layout().total_params());
   const std::string first = HttpGet(port, "/metrics");
@@ -233,22 +233,22 @@ TEST_CASE("declarations too large for memory are refused, not fatal") {
   auto cluster = LocalCluster::Start(1, {"--num_workers=1"});
   REQUIRE(cluster.ok());
   auto client = ConnectClient(*cluster, 0);
-  InitRequest huge = SmallModel(1, "sync");
+  InitRequest huge = SmallModel(1, MODE_SYNC);
   huge.mutable_tensors(0)->set_shape(0, int64_t{1} << 38);  // 1 TiB of floats
   huge.set_chunk_bytes(int64_t{1} << 30);
   absl::Status s = client->Init(huge);
   INFO(s.ToString());
   REQUIRE(absl::IsResourceExhausted(s));
-  InitRequest overflow = SmallModel(1, "sync");
+  InitRequest overflow = SmallModel(1, MODE_SYNC);
   overflow.mutable_tensors(1)->set_shape(0, int64_t{1} << 40);
   overflow.mutable_tensors(1)->set_shape(1, int64_t{1} << 40);
   REQUIRE(absl::IsInvalidArgument(client->Init(overflow)));
-  InitRequest tiny_chunks = SmallModel(1, "sync");
+  InitRequest tiny_chunks = SmallModel(1, MODE_SYNC);
   tiny_chunks.mutable_tensors(0)->set_shape(0, int64_t{1} << 30);
   tiny_chunks.set_chunk_bytes(4);
   REQUIRE(absl::IsInvalidArgument(client->Init(tiny_chunks)));
   // The server is still up and accepts a sane model.
-  auto ok = MakeClient(*cluster, 0, SmallModel(1, "sync"));
+  auto ok = MakeClient(*cluster, 0, SmallModel(1, MODE_SYNC));
   REQUIRE(ok->layout().total_params() > 0);
 }
 
@@ -261,7 +261,7 @@ namespace {
 TEST_CASE("SIGTERM stops a server promptly even with a pull waiting") {
   auto cluster = LocalCluster::Start(1, {"--num_workers=2"});
   REQUIRE(cluster.ok());
-  auto client = MakeClient(*cluster, 0, SmallModel(2, "sync"));
+  auto client = MakeClient(*cluster, 0, SmallModel(2, MODE_SYNC));
   std::vector<float> p(client->layout().total_params());
   // Worker 1 never pushes, so this pull would wait for its whole deadline.
   auto waiting = client->PullAsync(p.data(), 1, 1);

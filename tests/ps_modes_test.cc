@@ -27,7 +27,7 @@ void RunSyncExact(int W) {
       2, {"--num_workers=" + std::to_string(W), "--mode=sync",
           "--optimizer=adamw", "--lr=0.01", "--weight_decay=0.1"});
   REQUIRE(cluster.ok());
-  InitRequest model = SmallModel(W, "sync");
+  InitRequest model = SmallModel(W, MODE_SYNC);
   const int steps = 4;
   std::vector<std::future<std::vector<float>>> workers;
   for (int w = 0; w < W; ++w) {
@@ -83,7 +83,7 @@ TEST_CASE("async applies each of 4 concurrent workers' pushes exactly once") {
   auto cluster = LocalCluster::Start(
       2, {"--num_workers=4", "--mode=async", "--optimizer=sgd", "--lr=1"});
   REQUIRE(cluster.ok());
-  InitRequest model = SmallModel(W, "async");
+  InitRequest model = SmallModel(W, MODE_ASYNC);
   std::vector<std::thread> threads;
   for (int w = 0; w < W; ++w) {
     threads.emplace_back([&, w] {
@@ -124,7 +124,7 @@ TEST_CASE("ssp holds a worker more than s clocks ahead, never one within s") {
   auto cluster = LocalCluster::Start(
       1, {"--num_workers=2", "--mode=ssp", "--staleness=1", "--optimizer=sgd"});
   REQUIRE(cluster.ok());
-  InitRequest model = SmallModel(2, "ssp");
+  InitRequest model = SmallModel(2, MODE_SSP);
   auto fast = MakeClient(*cluster, 0, model);
   auto slow = MakeClient(*cluster, 1, model);
   std::vector<float> a(fast->layout().total_params()), b(a.size());
@@ -144,7 +144,7 @@ TEST_CASE("ssp holds a worker more than s clocks ahead, never one within s") {
 TEST_CASE("a second Init with another model is refused; the same is accepted") {
   auto cluster = LocalCluster::Start(2, {"--num_workers=2"});
   REQUIRE(cluster.ok());
-  InitRequest model = SmallModel(2, "sync");
+  InitRequest model = SmallModel(2, MODE_SYNC);
   auto first = MakeClient(*cluster, 0, model);
   auto same = MakeClient(*cluster, 1, model);  // REQUIREs Init ok
   auto other = ConnectClient(*cluster, 1);
@@ -161,7 +161,7 @@ TEST_CASE("a retried sync push is applied once") {
   auto cluster =
       LocalCluster::Start(1, {"--num_workers=1", "--optimizer=sgd", "--lr=1"});
   REQUIRE(cluster.ok());
-  InitRequest model = SmallModel(1, "sync");
+  InitRequest model = SmallModel(1, MODE_SYNC);
   auto client = MakeClient(*cluster, 0, model);
   const int64_t n = client->layout().total_params();
   std::vector<float> before(n), after(n);
@@ -183,7 +183,7 @@ namespace {
 
 TEST_CASE("Checkpoint then --restore_from resumes the same state") {
   const std::string dir = TestTempDir();
-  InitRequest model = SmallModel(1, "sync");
+  InitRequest model = SmallModel(1, MODE_SYNC);
   std::vector<float> trained;
   {
     auto cluster = LocalCluster::Start(2, {"--num_workers=1"});
@@ -227,7 +227,7 @@ TEST_CASE("a restarted worker resumes where the servers are") {
   SECTION("sync: at the servers' version") {
     auto cluster = LocalCluster::Start(2, {"--num_workers=1"});
     REQUIRE(cluster.ok());
-    InitRequest model = SmallModel(1, "sync");
+    InitRequest model = SmallModel(1, MODE_SYNC);
     auto first = MakeClient(*cluster, 0, model);
     REQUIRE(first->resume_step() == 0);
     std::vector<float> p(first->layout().total_params());
@@ -241,7 +241,7 @@ TEST_CASE("a restarted worker resumes where the servers are") {
   SECTION("async: one past this rank's last applied step") {
     auto cluster = LocalCluster::Start(2, {"--num_workers=2", "--mode=async"});
     REQUIRE(cluster.ok());
-    InitRequest model = SmallModel(2, "async");
+    InitRequest model = SmallModel(2, MODE_ASYNC);
     auto first = MakeClient(*cluster, 0, model);
     std::vector<float> g = KnownGrads(0, 0, first->layout().total_params());
     for (int t = 0; t < 3; ++t) REQUIRE(first->Push(g.data(), t).ok());

@@ -17,7 +17,7 @@ void AddTensor(InitRequest& r, const std::string& name,
 
 }  // namespace
 
-InitRequest SmallModel(int num_workers, const std::string& mode) {
+InitRequest SmallModel(int num_workers, ConsistencyMode mode) {
   InitRequest r;
   AddTensor(r, "a", {1000});
   AddTensor(r, "b", {37, 13});

@@ -15,7 +15,7 @@
 namespace pserve {
 
 // Three tensors (1000, 37x13, 5 floats) cut into 1 KiB chunks.
-InitRequest SmallModel(int num_workers, const std::string& mode);
+InitRequest SmallModel(int num_workers, ConsistencyMode mode);
 
 // Gradient element i of worker w at step t: multiples of 1/8, so sums and
 // means over 1, 2 or 4 workers are exact in float whatever the order.

@@ -96,7 +96,7 @@ std::vector<float> PullFromServers(const TrainedRun& run,
   declaration.set_seed(0);
   declaration.set_chunk_bytes(kChunkBytes);
   declaration.set_num_workers(1);
-  declaration.set_mode("sync");
+  declaration.set_mode(MODE_SYNC);
   absl::Status s = (*client)->Init(declaration);
   INFO(s.message());
   REQUIRE(s.ok());

@@ -25,7 +25,7 @@ InitRequest BenchModel(int workers) {
   r.set_seed(1);
   r.set_chunk_bytes(4 << 20);
   r.set_num_workers(workers);
-  r.set_mode("async");
+  r.set_mode(MODE_ASYNC);
   return r;
 }
 

@@ -119,7 +119,7 @@ float* Trainer::HostParams() {
 }
 
 absl::Status Trainer::PullParameters(int64_t step) {
-  const int64_t min_version = options_.mode == "sync" ? step : 0;
+  const int64_t min_version = options_.mode == MODE_SYNC ? step : 0;
   absl::StatusOr<int64_t> version =
       client_->Pull(HostParams(), min_version, step);
   if (!version.ok()) return version.status();

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/consistency_mode.h"
 #include "worker/client/ps_client.h"
 #include "worker/data/tokenizer.h"
 
@@ -127,15 +128,16 @@ absl::Status ReadCluster(WorkerOptions* o) {
   o->servers = *servers;
   o->num_workers = absl::GetFlag(FLAGS_num_workers);
   o->rank = absl::GetFlag(FLAGS_rank);
-  o->mode = absl::GetFlag(FLAGS_mode);
   if (o->num_workers < 1)
     return Invalid("num_workers",
                    absl::StrCat(o->num_workers, " must be >= 1"));
   if (o->rank < 0 || o->rank >= o->num_workers)
     return Invalid("rank", absl::StrCat(o->rank, " must be in [0, ",
                                         o->num_workers, ") (--num_workers)"));
-  if (o->mode != "sync" && o->mode != "async" && o->mode != "ssp")
-    return Invalid("mode", "'" + o->mode + "': use sync, async or ssp");
+  absl::StatusOr<ConsistencyMode> mode =
+      ParseConsistencyMode(absl::GetFlag(FLAGS_mode));
+  if (!mode.ok()) return Invalid("mode", std::string(mode.status().message()));
+  o->mode = *mode;
   o->chunk_bytes = absl::GetFlag(FLAGS_chunk_bytes);
   if (o->chunk_bytes < 4)
     return Invalid("chunk_bytes", "must be >= 4 (default 4194304)");
@@ -297,12 +299,13 @@ absl::StatusOr<WorkerOptions> WorkerOptionsFromFlags() {
 }
 
 std::string DescribeWorkerOptions(const WorkerOptions& o) {
-  return absl::StrCat(
-      "rank ", o.rank, " of ", o.num_workers, ", mode ", o.mode, ", servers ",
-      absl::StrJoin(o.servers, ","), ", model ", o.model_name, " (",
-      GptConfigString(o.config), "), backend ", o.backend, ", B=", o.batch_size,
-      " T=", o.seq_len, " accum=", o.grad_accum_steps, " clip=", o.grad_clip,
-      ", steps ", o.steps, ", seed ", o.seed);
+  return absl::StrCat("rank ", o.rank, " of ", o.num_workers, ", mode ",
+                      ConsistencyModeName(o.mode), ", servers ",
+                      absl::StrJoin(o.servers, ","), ", model ", o.model_name,
+                      " (", GptConfigString(o.config), "), backend ", o.backend,
+                      ", B=", o.batch_size, " T=", o.seq_len,
+                      " accum=", o.grad_accum_steps, " clip=", o.grad_clip,
+                      ", steps ", o.steps, ", seed ", o.seed);
 }
 
 }  // namespace pserve

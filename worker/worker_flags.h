@@ -20,9 +20,9 @@ struct WorkerOptions {
   std::vector<std::string> servers;  // "host:port", index = server id
   int rank = 0;
   int num_workers = 1;
-  std::string mode = "sync";    // sync | async | ssp
-  std::string data;             // train shard
-  std::string val_data;         // val shard; empty: no evaluation
+  ConsistencyMode mode = MODE_SYNC;  // --mode=sync | async | ssp
+  std::string data;                  // train shard
+  std::string val_data;              // val shard; empty: no evaluation
   std::string tokenizer;        // optional; only checks the vocabulary size
   std::string model_name;       // preset name, for logs
   GptConfig config;             // preset with overrides applied

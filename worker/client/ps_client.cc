@@ -87,7 +87,7 @@ absl::Status PsClient::Init(const InitRequest& declaration) {
   absl::StatusOr<ModelLayout> layout =
       ModelLayout::Build(tensors, req.chunk_bytes(), num_servers());
   if (!layout.ok()) return layout.status();
-  const bool sync = req.mode() == "sync";
+  const bool sync = req.mode() == MODE_SYNC;
   int64_t resume = sync ? INT64_MAX : 0;
   for (int s = 0; s < num_servers(); ++s) {
     absl::Status last;

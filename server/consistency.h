@@ -1,0 +1,117 @@
+// The consistency rules of one server, in one place: the sync barrier
+// (which ranks a step waits for and when it is applied), async/SSP push
+// admission, the SSP clock table, and the pull gates (version and clock).
+// The shard store keeps storage and the optimizer and asks these rules what
+// to do with each push and pull.
+// Thread-safety: per-chunk state (ChunkGate) is guarded by the owning
+// chunk's mutex, which the caller holds where a method says so; the SSP
+// clock table has its own mutex (lock order: chunk mutex, then clock mutex).
+#ifndef PSERVE_SERVER_CONSISTENCY_H_
+#define PSERVE_SERVER_CONSISTENCY_H_
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "proto/ps.pb.h"
+
+namespace pserve {
+
+struct ConsistencyConfig {
+  ConsistencyMode mode = MODE_SYNC;
+  int num_workers = 1;
+  int staleness = 0;  // ssp only: clocks a worker may lead the slowest by
+};
+
+// One chunk's consistency state. Lives inside the chunk and is guarded by
+// the chunk's mutex; only Consistency changes its fields.
+struct ChunkGate {
+  int64_t version = 0;  // steps applied (async/ssp: pushes applied)
+  // Sync: which ranks pushed step `version` and step `version - 1` (the
+  // latter to recognise retries of a step already applied).
+  std::vector<char> arrived;
+  std::vector<char> prev_arrived;
+  int arrived_count = 0;
+  std::vector<float> accum;  // sync: sum of this step's gradients (numel)
+  // Async/ssp: the last step applied from each rank (-1: none).
+  std::vector<int64_t> last_step;
+};
+
+// What the store does with an admitted push.
+struct PushAdmission {
+  bool fresh = false;            // false: a retry of a push already counted
+  const float* apply = nullptr;  // non-null: run the optimizer on it now
+};
+
+class Consistency {
+ public:
+  explicit Consistency(const ConsistencyConfig& config);
+
+  ConsistencyMode mode() const { return config_.mode; }
+  const ConsistencyConfig& config() const { return config_; }
+
+  // Float arrays per parameter the rules keep (sync: the step's sum).
+  int StateArrays() const;
+
+  // Sizes the gate of a new chunk of `numel` elements.
+  void InitGate(ChunkGate& gate, int64_t numel) const;
+
+  // Whether `rank` may push `step` to a chunk (key names it in messages);
+  // OUT_OF_RANGE for a step from the past or the future. Never blocks.
+  absl::Status CheckPush(const ChunkGate& gate, uint64_t key, int rank,
+                         int64_t step) const;
+
+  // Admits a push already checked by CheckPush (rechecked here) of grad
+  // (numel). Sync accumulates it and, when the step's last rank arrived,
+  // returns the mean to apply; async/ssp returns grad itself. The caller
+  // holds the chunk's mutex, applies `apply` if set, then calls Applied.
+  absl::StatusOr<PushAdmission> Admit(ChunkGate& gate, uint64_t key, int rank,
+                                      int64_t step, const float* grad) const;
+
+  // Records that the optimizer ran once on the admitted gradient.
+  void Applied(ChunkGate& gate) const;
+
+  // Puts a gate at `version` with no step in progress (a restore).
+  void RestoreGate(ChunkGate& gate, int64_t version) const;
+
+  // Where `rank` resumes by this chunk's state, and how chunks combine:
+  // sync resumes at the slowest chunk's version (ResumeAtMin), async/ssp
+  // one past the rank's last applied push at any chunk.
+  int64_t ResumeStep(const ChunkGate& gate, int rank) const;
+  bool ResumeAtMin() const { return config_.mode == MODE_SYNC; }
+
+  // Pull gate, sync: blocks on `mu` (held by the caller, guarding gate)
+  // until gate.version >= min_version, the deadline (DEADLINE_EXCEEDED) or
+  // `cancelled` returning true (CANCELLED; polled every 100 ms). Adds the
+  // time waited to `waited`.
+  absl::Status AwaitVersion(absl::Mutex& mu, const ChunkGate& gate,
+                            uint64_t key, int64_t min_version,
+                            absl::Time deadline,
+                            const std::function<bool()>& cancelled,
+                            absl::Duration* waited) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+  // Pull gate, ssp: records that `rank` is at `clock` (clocks never go
+  // back) and blocks until the slowest rank's clock >= clock - staleness,
+  // the deadline or cancellation, as AwaitVersion. No-op in other modes.
+  absl::Status AwaitClock(int rank, int64_t clock, absl::Time deadline,
+                          const std::function<bool()>& cancelled,
+                          absl::Duration* waited);
+
+  // The slowest rank's SSP clock (0 before any pull).
+  int64_t MinClock() const;
+
+ private:
+  const ConsistencyConfig config_;
+  mutable absl::Mutex clock_mu_;
+  std::vector<int64_t> clocks_ ABSL_GUARDED_BY(clock_mu_);
+};
+
+}  // namespace pserve
+
+#endif  // PSERVE_SERVER_CONSISTENCY_H_
