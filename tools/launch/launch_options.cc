@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "common/consistency_mode.h"
 #include "tools/launch/launch.h"
 
 namespace pserve {
@@ -137,10 +138,10 @@ absl::Status ApplyLauncherFlag(const std::string& name, const std::string& v,
   else if (name == "server_binary")
     o->server_binary = v;
   else if (name == "mode") {
-    if (v != "sync" && v != "async" && v != "ssp")
-      return Bad(
-          absl::StrCat("--mode must be sync, async or ssp, got '", v, "'"));
-    o->mode = v;
+    absl::StatusOr<ConsistencyMode> mode = ParseConsistencyMode(v);
+    if (!mode.ok())
+      return Bad(absl::StrCat("--mode: ", mode.status().message()));
+    o->mode = v;  // passed on to every server and worker as the same word
   } else {
     *mine = false;
   }
