@@ -116,7 +116,9 @@ int main(int argc, char** argv) {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   metrics.Stop();
   const auto& c = service.counters();
-  spdlog::info("served {} pushes, {} pulls, {} updates", c.pushes.load(),
-               c.pulls.load(), store.updates_applied());
+  spdlog::info(
+      "served {} pushes ({} bytes in), {} pulls ({} bytes out), {} updates",
+      c.pushes.load(), c.bytes_in.load(), c.pulls.load(), c.bytes_out.load(),
+      store.updates_applied());
   return 0;
 }

@@ -123,6 +123,9 @@ absl::Status Job::StartServers() {
     absl::StatusOr<int> port = WaitForPortFile(
         pf, c.pid, std::chrono::seconds(60));  // drains nothing: servers
     Drain(c);                                  // log little before listening
+    if (!port.ok() &&
+        port.status().code() == absl::StatusCode::kFailedPrecondition)
+      c.running = false;  // WaitForPortFile reaped it
     if (!port.ok())
       return absl::Status(port.status().code(),
                           absl::StrCat(c.name, ": ", port.status().message()));
@@ -275,10 +278,12 @@ int Job::StopAll(int status) {
 int Job::Run() {
   std::error_code ec;
   std::filesystem::create_directories(o_.log_dir, ec);
-  pids_ = std::fopen((o_.log_dir + "/pids.txt").c_str(), "a");
+  const std::string pid_file =
+      o_.pid_file.empty() ? o_.log_dir + "/pids.txt" : o_.pid_file;
+  pids_ = std::fopen(pid_file.c_str(), "a");
   if (!pids_) {
-    Say(absl::StrCat("cannot write ", o_.log_dir,
-                     "/pids.txt; pick a writable --log_dir"));
+    Say(absl::StrCat("cannot write ", pid_file,
+                     "; pick a writable --log_dir or --pid_file"));
     return 2;
   }
   tty_ = o_.progress == ProgressStyle::kTty ||

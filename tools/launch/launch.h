@@ -29,7 +29,8 @@ struct LaunchOptions {
   std::vector<std::string> worker_argv;   // binary, then its flags
   std::string server_binary;              // resolved path of ps_server
   std::string log_dir;                    // server-<i>.log, worker-<r>.log
-  bool stream = true;                     // copy logs to stdout, prefixed
+  std::string pid_file;  // "PID name" lines; default log_dir/pids.txt
+  bool stream = true;    // copy logs to stdout, prefixed
   bool restart_failed = false;
   int max_restarts = 3;  // per process
   ProgressStyle progress = ProgressStyle::kAuto;
@@ -39,7 +40,8 @@ struct LaunchOptions {
 };
 
 // Parses `ps_launch [launcher and server flags] -- WORKER [worker flags]`.
-// Launcher flags: --servers, --workers, --mode, --log_dir, --server_binary,
+// Launcher flags: --servers, --workers, --mode, --log_dir, --pid_file,
+// --server_binary,
 // --stream, --restart_failed, --max_restarts, --progress, --progress_every,
 // --timeout; every other flag before "--" goes to each server. Refuses the
 // flags the launcher fills in itself (--port, --server_id, --num_servers,

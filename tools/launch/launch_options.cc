@@ -135,6 +135,8 @@ absl::Status ApplyLauncherFlag(const std::string& name, const std::string& v,
   if (name == "restart_failed") return ParseBool(name, v, &o->restart_failed);
   if (name == "log_dir")
     o->log_dir = v;
+  else if (name == "pid_file")
+    o->pid_file = v;
   else if (name == "server_binary")
     o->server_binary = v;
   else if (name == "mode") {
@@ -197,6 +199,8 @@ Launcher flags (every other flag before "--" goes to each ps_server):
   --mode=M              sync, async or ssp, for servers and workers (default sync)
   --log_dir=DIR         server-<i>.log, worker-<r>.log, pids.txt
                         (default ps_launch-<date>-<time>)
+  --pid_file=PATH       "PID name" of every process started, one a line
+                        (default DIR/pids.txt)
   --server_binary=PATH  ps_server (default: beside the worker binary,
                         beside ps_launch, in bazel-bin, or on PATH)
   --stream=false        do not copy the logs to stdout (they still go to DIR)

@@ -22,14 +22,15 @@ absl::StatusOr<LaunchOptions> Parse(const Args& args) {
 }
 
 TEST_CASE("launcher flags are read, the rest goes to servers and workers") {
-  auto o =
-      Parse({"--servers=2", "--workers=3", "--mode=ssp", "--staleness=1",
-             "--server_binary=/bin/true", "--lr=1e-3", "--", "/bin/true",
-             "--steps=40", "--export=m.bin", "--metrics_file=m%RANK%.jsonl"});
+  auto o = Parse({"--servers=2", "--workers=3", "--mode=ssp", "--staleness=1",
+                  "--server_binary=/bin/true", "--lr=1e-3",
+                  "--pid_file=/tmp/p.txt", "--", "/bin/true", "--steps=40",
+                  "--export=m.bin", "--metrics_file=m%RANK%.jsonl"});
   REQUIRE(o.ok());
   CHECK(o->servers == 2);
   CHECK(o->workers == 3);
   CHECK(o->steps == 40);
+  CHECK(o->pid_file == "/tmp/p.txt");
   CHECK(o->server_flags == Args{"--staleness=1", "--lr=1e-3"});
   const Args s1 = ServerArgv(*o, 1, "/tmp/p", 0);
   CHECK(s1[0] == "/bin/true");
