@@ -105,6 +105,26 @@ std::vector<StEntry> SafetensorsEntries(const GptConfig& c,
   return e;
 }
 
+// Parameters the config declares, without overflow for any int32 fields.
+unsigned __int128 NumParametersWide(const GptConfig& c) {
+  unsigned __int128 total = 0;
+  for (int i = 0; i < kNumGptTensors; ++i) {
+    unsigned __int128 n = 1;
+    for (int64_t d : GptTensorShape(c, i)) n *= static_cast<uint64_t>(d);
+    total += n;
+  }
+  return total;
+}
+
+// Bytes from the current position of f to its end (0 if it cannot tell).
+int64_t BytesLeft(FILE* f) {
+  const long here = std::ftell(f);
+  if (here < 0 || std::fseek(f, 0, SEEK_END) != 0) return 0;
+  const long end = std::ftell(f);
+  if (end < here || std::fseek(f, here, SEEK_SET) != 0) return 0;
+  return end - here;
+}
+
 }  // namespace
 
 absl::Status SaveLlmcCheckpoint(const std::string& path,
@@ -219,15 +239,21 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& path) {
     return absl::DataLossError(
         absl::StrCat(path, ": bad header: ", s.message()));
   }
-  const size_t n = GptNumParameters(out.config);
-  out.params.resize(n);
-  const size_t got = std::fread(out.params.data(), sizeof(float), n, f.get());
-  if (got != n) {
-    return absl::DataLossError(absl::StrCat(path, ": truncated: ", got, " of ",
-                                            n, " parameters present"));
+  // Sized from the file before allocating, so a header that declares a
+  // huge model is refused instead of exhausting memory.
+  const unsigned __int128 n = NumParametersWide(out.config);
+  const int64_t present = BytesLeft(f.get()) / sizeof(float);
+  if (n > static_cast<unsigned __int128>(present)) {
+    return absl::DataLossError(absl::StrCat(
+        path, ": truncated: ", present, " of ", static_cast<double>(n),
+        " parameters present (", GptConfigString(out.config), ")"));
   }
-  if (std::fgetc(f.get()) != EOF) {
-    return absl::DataLossError(absl::StrCat(path, ": trailing bytes after ", n,
+  out.params.resize(static_cast<size_t>(n));
+  const size_t got =
+      std::fread(out.params.data(), sizeof(float), out.params.size(), f.get());
+  if (got != out.params.size() || std::fgetc(f.get()) != EOF) {
+    return absl::DataLossError(absl::StrCat(path, ": trailing bytes after ",
+                                            out.params.size(),
                                             " parameters (config mismatch?)"));
   }
   return out;

@@ -119,6 +119,19 @@ TEST_CASE("LoadCheckpoint rejects bad files with one-line errors") {
   CHECK(message_has(s, "truncated header"));
   s = load_bytes(good + "x");
   CHECK(message_has(s, "trailing"));
+  // A header declaring a model far larger than the file (here L, C and Vp
+  // near INT32_MAX, whose parameter count overflows 64 bits) is refused
+  // before anything is allocated.
+  bad = good;
+  const int32_t huge[] = {2147483520, 2147483647, 2147483647, 2147483520};
+  std::memcpy(&bad[3 * 4], &huge[0], 4);  // V
+  std::memcpy(&bad[4 * 4], &huge[1], 4);  // L
+  std::memcpy(&bad[6 * 4], &huge[2], 4);  // C (NH = 1 divides it)
+  std::memcpy(&bad[7 * 4], &huge[3], 4);  // Vp
+  std::memcpy(&bad[5 * 4], "\x01\0\0\0", 4);
+  s = load_bytes(bad);
+  CHECK(s.code() == absl::StatusCode::kDataLoss);
+  CHECK(message_has(s, "truncated"));
   CHECK(LoadCheckpoint(TmpPath("missing.bin")).status().code() ==
         absl::StatusCode::kNotFound);
 }
