@@ -8,6 +8,9 @@
 namespace pserve {
 
 int RunPsSuite(const std::string& server_binary, int rounds);
+// `clients` PsClients against 2 async servers for `seconds`; nonzero exit
+// on any failed RPC or server RSS growth over 5% after warm-up.
+int RunSoakSuite(const std::string& server_binary, int seconds, int clients);
 int RunWorkerSuite();
 
 }  // namespace pserve

@@ -38,7 +38,7 @@ struct Reader {
   bool GetFloats(size_t n, std::vector<float>* v) {
     if ((bytes.size() - pos) / 4 < n) return false;
     v->resize(n);
-    std::memcpy(v->data(), bytes.data() + pos, n * 4);
+    if (n > 0) std::memcpy(v->data(), bytes.data() + pos, n * 4);  // K may be 0
     pos += n * 4;
     return true;
   }
