@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -88,6 +89,27 @@ struct Reader {
 };
 
 }  // namespace
+
+absl::StatusOr<CheckpointName> CheckpointName::Parse(const std::string& name) {
+  if (name.empty()) return CheckpointName("server");
+  const auto allowed = [](char ch) {
+    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+           (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+  };
+  const bool ok = name.size() <= 64 &&
+                  std::all_of(name.begin(), name.end(), allowed) &&
+                  name.find("..") == std::string::npos;
+  if (!ok)
+    return absl::InvalidArgumentError(
+        "checkpoint name must be 1-64 of A-Z a-z 0-9 . _ - without \"..\" "
+        "(a file name inside the server's --checkpoint_dir, not a path)");
+  return CheckpointName(name);
+}
+
+std::string CheckpointName::PathIn(const std::string& dir,
+                                   int server_id) const {
+  return absl::StrCat(dir, "/", name_, "-", server_id, ".ckpt");
+}
 
 absl::StatusOr<int64_t> WriteCheckpoint(const ShardStore& store,
                                         const std::string& path) {

@@ -14,6 +14,22 @@
 
 namespace pserve {
 
+// A checkpoint name a client may send: 1-64 of [A-Za-z0-9._-], no "..".
+// It is a file name, never a path, so a request cannot leave the server's
+// --checkpoint_dir.
+class CheckpointName {
+ public:
+  // INVALID_ARGUMENT saying what is allowed; "" gives the default "server".
+  static absl::StatusOr<CheckpointName> Parse(const std::string& name);
+  // <dir>/<name>-<server_id>.ckpt
+  std::string PathIn(const std::string& dir, int server_id) const;
+  const std::string& str() const { return name_; }
+
+ private:
+  explicit CheckpointName(std::string name) : name_(std::move(name)) {}
+  std::string name_;
+};
+
 // Writes the store's chunks to `path`. Returns the bytes written;
 // INTERNAL/NOT_FOUND naming the path on I/O errors. Blocks on disk I/O.
 absl::StatusOr<int64_t> WriteCheckpoint(const ShardStore& store,

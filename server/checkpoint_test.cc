@@ -112,3 +112,29 @@ TEST_CASE("a corrupt or foreign checkpoint is refused and changes nothing") {
 
 }  // namespace
 }  // namespace pserve
+
+namespace pserve {
+namespace {
+
+TEST_CASE("a checkpoint name is a short file name, never a path") {
+  for (const std::string& bad : std::vector<std::string>{
+           "../etc/passwd", "a/b", "/tmp/x", "..", "x..y", std::string(65, 'a'),
+           "sp ace", "semi;colon", std::string("nul\0x", 5)}) {
+    INFO(bad);
+    absl::StatusOr<CheckpointName> n = CheckpointName::Parse(bad);
+    CHECK(absl::IsInvalidArgument(n.status()));
+  }
+  for (const std::string& good :
+       std::vector<std::string>{"step-100", "run_2.v3", std::string(64, 'z')}) {
+    INFO(good);
+    absl::StatusOr<CheckpointName> n = CheckpointName::Parse(good);
+    REQUIRE(n.ok());
+    CHECK(n->PathIn("/ckpt", 3) == "/ckpt/" + good + "-3.ckpt");
+  }
+  absl::StatusOr<CheckpointName> empty = CheckpointName::Parse("");
+  REQUIRE(empty.ok());
+  CHECK(empty->PathIn("/d", 0) == "/d/server-0.ckpt");
+}
+
+}  // namespace
+}  // namespace pserve

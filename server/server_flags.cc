@@ -41,7 +41,8 @@ ABSL_FLAG(int, max_message_mb, 64, "largest gRPC message, in MiB");
 ABSL_FLAG(int, metrics_port, -1,
           "port for Prometheus /metrics over HTTP; -1 disables, 0 picks one");
 ABSL_FLAG(std::string, checkpoint_dir, "",
-          "directory for Checkpoint requests that name no path");
+          "the only directory Checkpoint requests write into (as "
+          "NAME-<server_id>.ckpt; without it they are refused)");
 ABSL_FLAG(std::string, restore_from, "",
           "checkpoint file to load when the model is first declared (e.g. "
           "DIR/server-0.ckpt from an earlier run with the same model)");

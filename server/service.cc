@@ -91,10 +91,18 @@ grpc::Status ParameterServerService::Pull(grpc::ServerContext* ctx,
   if (WireBytesPerElement(req->dtype()) == 0)
     return Reject(absl::InvalidArgumentError(absl::StrCat(
         "unknown dtype ", req->dtype(), ": use FP32, BF16 or FP16")));
+  if (req->clock() < 0)
+    return Reject(absl::InvalidArgumentError(
+        absl::StrCat("clock ", req->clock(), " is negative")));
+  // Each key at most once: the reply can then never outgrow this shard.
+  absl::flat_hash_set<uint64_t> seen;
   std::vector<int> local;
   for (uint64_t key : req->keys()) {
     absl::StatusOr<int> i = store_->LocalChunk(key);
     if (!i.ok()) return Reject(i.status());
+    if (!seen.insert(key).second)
+      return Reject(absl::InvalidArgumentError(
+          absl::StrCat("key ", key, " appears twice in one pull")));
     local.push_back(*i);
   }
   const absl::Time deadline = DeadlineOf(ctx);
@@ -206,14 +214,14 @@ grpc::Status ParameterServerService::Checkpoint(grpc::ServerContext*,
   if (!store_->initialized())
     return Reject(absl::FailedPreconditionError(
         "no model declared yet: nothing to checkpoint"));
-  std::string path = req->path();
-  if (path.empty()) {
-    if (checkpoint_dir_.empty())
-      return Reject(absl::InvalidArgumentError(
-          "no path given and the server has no --checkpoint_dir"));
-    path = absl::StrCat(checkpoint_dir_, "/server-", store_->config().server_id,
-                        ".ckpt");
-  }
+  absl::StatusOr<CheckpointName> name = CheckpointName::Parse(req->name());
+  if (!name.ok()) return Reject(name.status());
+  if (checkpoint_dir_.empty())
+    return Reject(absl::FailedPreconditionError(
+        "this server has no --checkpoint_dir: restart it with "
+        "--checkpoint_dir=DIR to allow checkpoints"));
+  const std::string path =
+      name->PathIn(checkpoint_dir_, store_->config().server_id);
   absl::StatusOr<int64_t> bytes = WriteCheckpoint(*store_, path);
   if (!bytes.ok()) return ToGrpc(bytes.status());
   resp->set_path(path);

@@ -22,8 +22,8 @@ struct ServiceCounters {
 
 class ParameterServerService final : public ParameterServer::Service {
  public:
-  // `store` must outlive the service. checkpoint_dir: where Checkpoint
-  // writes when the request names no path ("" disables default paths).
+  // `store` must outlive the service. checkpoint_dir: the only directory
+  // Checkpoint writes into ("" refuses Checkpoint requests).
   ParameterServerService(ShardStore* store, std::string checkpoint_dir);
 
   grpc::Status Init(grpc::ServerContext* ctx, const InitRequest* req,

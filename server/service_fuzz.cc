@@ -51,7 +51,7 @@ grpc::Status Handle(ParameterServerService& service, Method m,
       CheckpointResponse resp;
       if (!req.ParseFromString(bytes))
         return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "unparsable");
-      req.clear_path();  // writes only into the scratch folder
+      req.clear_name();  // one file, in the scratch folder
       return service.Checkpoint(&ctx, &req, &resp);
     }
     default:

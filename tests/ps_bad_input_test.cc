@@ -30,6 +30,15 @@ class RawServer {
     PushResponse resp;
     return stub_->Push(&ctx, req, &resp);
   }
+  grpc::Status Checkpoint(const std::string& name, CheckpointResponse* resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(10));
+    CheckpointRequest req;
+    req.mutable_caller()->set_role(Caller::ADMIN);
+    req.set_name(name);
+    return stub_->Checkpoint(&ctx, req, resp);
+  }
   grpc::Status Pull(const PullRequest& req, PullResponse* resp,
                     int timeout_ms) {
     grpc::ClientContext ctx;
@@ -150,6 +159,58 @@ TEST_CASE("pulls: unknown key, before Init, and deadlines") {
   absl::Status init = other->Init(SmallModel(1, MODE_ASYNC));
   REQUIRE(absl::IsInvalidArgument(init));
   REQUIRE(init.message().find("--mode=sync") != std::string::npos);
+}
+
+TEST_CASE("Checkpoint writes only inside --checkpoint_dir, by short name") {
+  const std::string root = TestTempDir() + "/ckroot";
+  const std::string dir = root + "/inside";
+  REQUIRE(RunProcess({"/bin/mkdir", "-p", dir}).exit_code == 0);
+  auto cluster =
+      LocalCluster::Start(1, {"--num_workers=1", "--checkpoint_dir=" + dir});
+  REQUIRE(cluster.ok());
+  auto client = MakeClient(*cluster, 0, SmallModel(1, MODE_SYNC));
+  RawServer raw(cluster->addresses()[0]);
+  CheckpointResponse resp;
+  for (const std::string& bad : std::vector<std::string>{
+           "../escape", "/tmp/escape", "a/b", "..", std::string(65, 'x')}) {
+    grpc::Status s = raw.Checkpoint(bad, &resp);
+    INFO(bad << ": " << s.error_message());
+    CHECK(s.error_code() == grpc::INVALID_ARGUMENT);
+  }
+  CHECK_FALSE(std::ifstream(root + "/escape-0.ckpt").good());
+  grpc::Status ok = raw.Checkpoint("step-7", &resp);
+  INFO(ok.error_message());
+  REQUIRE(ok.ok());
+  CHECK(resp.path() == dir + "/step-7-0.ckpt");
+  CHECK(std::ifstream(dir + "/step-7-0.ckpt").good());
+  // A server with no --checkpoint_dir writes nowhere.
+  auto bare = LocalCluster::Start(1, {"--num_workers=1"});
+  REQUIRE(bare.ok());
+  auto declared = MakeClient(*bare, 0, SmallModel(1, MODE_SYNC));
+  RawServer none(bare->addresses()[0]);
+  grpc::Status refused = none.Checkpoint("", &resp);
+  CHECK(refused.error_code() == grpc::FAILED_PRECONDITION);
+  CHECK(refused.error_message().find("--checkpoint_dir") != std::string::npos);
+}
+
+TEST_CASE("a pull naming a key twice or a negative clock is refused") {
+  auto cluster = LocalCluster::Start(1, {"--num_workers=1"});
+  REQUIRE(cluster.ok());
+  auto client = MakeClient(*cluster, 0, SmallModel(1, MODE_SYNC));
+  RawServer raw(cluster->addresses()[0]);
+  PullRequest req;
+  req.mutable_caller()->set_role(Caller::WORKER);
+  const uint64_t key = client->layout().chunks()[0].key;
+  for (int i = 0; i < 1000; ++i) req.add_keys(key);
+  PullResponse resp;
+  grpc::Status s = raw.Pull(req, &resp, 5000);
+  INFO(s.error_message());
+  CHECK(s.error_code() == grpc::INVALID_ARGUMENT);
+  CHECK(s.error_message().find("twice") != std::string::npos);
+  req.clear_keys();
+  req.add_keys(key);
+  req.set_clock(std::numeric_limits<int64_t>::min());
+  CHECK(raw.Pull(req, &resp, 5000).error_code() == grpc::INVALID_ARGUMENT);
 }
 
 TEST_CASE("flags that make no sense exit non-zero with one line") {

@@ -1,11 +1,14 @@
 // Consistency modes against real ps_server processes on loopback: sync is
 // exact, async applies every push once, ssp holds only workers that are
 // too far ahead, retried pushes count once, and Init refuses another model.
+// Worker threads never assert (Catch2 is not thread-safe): they hand their
+// results to the main thread, which does.
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <future>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "common/model_layout.h"
 #include "common/optimizer.h"
 #include "tests/ps_test_util.h"
@@ -22,6 +25,30 @@ std::vector<float> InitialParams(const InitRequest& model,
   return p;
 }
 
+// One worker's sync loop, run on its own thread. No assertions here (Catch2
+// is not thread-safe): the result or the first error goes back to the main
+// thread.
+absl::StatusOr<std::vector<float>> SyncWorker(const LocalCluster& cluster,
+                                              int w, const InitRequest& model,
+                                              int steps) {
+  auto client = TryMakeClient(cluster, w, model);
+  if (!client.ok()) return client.status();
+  const int64_t n = (*client)->layout().total_params();
+  std::vector<float> params(n);
+  for (int t = 0; t < steps; ++t) {
+    absl::StatusOr<int64_t> v = (*client)->Pull(params.data(), t, t);
+    if (!v.ok()) return v.status();
+    absl::Status s = (*client)->Push(KnownGrads(w, t, n).data(), t);
+    if (!s.ok()) return s;
+  }
+  absl::StatusOr<int64_t> v = (*client)->Pull(params.data(), steps, steps);
+  if (!v.ok()) return v.status();
+  if (*v != steps)
+    return absl::InternalError(
+        absl::StrCat("final pull got version ", *v, ", want ", steps));
+  return params;
+}
+
 void RunSyncExact(int W) {
   auto cluster = LocalCluster::Start(
       2, {"--num_workers=" + std::to_string(W), "--mode=sync",
@@ -29,22 +56,19 @@ void RunSyncExact(int W) {
   REQUIRE(cluster.ok());
   InitRequest model = SmallModel(W, MODE_SYNC);
   const int steps = 4;
-  std::vector<std::future<std::vector<float>>> workers;
-  for (int w = 0; w < W; ++w) {
-    workers.push_back(std::async(std::launch::async, [&, w] {
-      auto client = MakeClient(*cluster, w, model);
-      const int64_t n = client->layout().total_params();
-      std::vector<float> params(n);
-      for (int t = 0; t < steps; ++t) {
-        REQUIRE(client->Pull(params.data(), t, t).ok());
-        REQUIRE(client->Push(KnownGrads(w, t, n).data(), t).ok());
-      }
-      REQUIRE(client->Pull(params.data(), steps, steps).value() == steps);
-      return params;
-    }));
-  }
+  std::vector<std::future<absl::StatusOr<std::vector<float>>>> workers;
+  for (int w = 0; w < W; ++w)
+    workers.push_back(std::async(std::launch::async, SyncWorker,
+                                 std::cref(*cluster), w, std::cref(model),
+                                 steps));
+  std::vector<absl::StatusOr<std::vector<float>>> outcomes;
+  for (auto& f : workers) outcomes.push_back(f.get());
   std::vector<std::vector<float>> results;
-  for (auto& f : workers) results.push_back(f.get());
+  for (auto& r : outcomes) {
+    INFO(r.status().ToString());
+    REQUIRE(r.ok());
+    results.push_back(*std::move(r));
+  }
   // One process applying the mean of the W gradients, step by step.
   auto layout = ModelLayout::Build(
       {model.tensors().begin(), model.tensors().end()}, model.chunk_bytes(), 2);
@@ -84,19 +108,30 @@ TEST_CASE("async applies each of 4 concurrent workers' pushes exactly once") {
       2, {"--num_workers=4", "--mode=async", "--optimizer=sgd", "--lr=1"});
   REQUIRE(cluster.ok());
   InitRequest model = SmallModel(W, MODE_ASYNC);
+  // Each thread records its first error; the main thread asserts.
+  std::vector<absl::Status> outcome(W);
   std::vector<std::thread> threads;
   for (int w = 0; w < W; ++w) {
     threads.emplace_back([&, w] {
-      auto client = MakeClient(*cluster, w, model);
-      const int64_t n = client->layout().total_params();
-      for (int t = 0; t < steps; ++t) {
+      auto client = TryMakeClient(*cluster, w, model);
+      if (!client.ok()) {
+        outcome[w] = client.status();
+        return;
+      }
+      const int64_t n = (*client)->layout().total_params();
+      for (int t = 0; t < steps && outcome[w].ok(); ++t) {
         auto g = KnownGrads(w, t, n);
-        REQUIRE(client->Push(g.data(), t).ok());
-        REQUIRE(client->Push(g.data(), t).ok());  // a retry: ignored
+        outcome[w] = (*client)->Push(g.data(), t);
+        if (outcome[w].ok())
+          outcome[w] = (*client)->Push(g.data(), t);  // a retry: ignored
       }
     });
   }
   for (auto& t : threads) t.join();
+  for (const absl::Status& s : outcome) {
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+  }
   auto reader = MakeClient(*cluster, 0, model);
   const int64_t n = reader->layout().total_params();
   std::vector<float> got(n);
@@ -186,7 +221,8 @@ TEST_CASE("Checkpoint then --restore_from resumes the same state") {
   InitRequest model = SmallModel(1, MODE_SYNC);
   std::vector<float> trained;
   {
-    auto cluster = LocalCluster::Start(2, {"--num_workers=1"});
+    auto cluster =
+        LocalCluster::Start(2, {"--num_workers=1", "--checkpoint_dir=" + dir});
     REQUIRE(cluster.ok());
     auto client = MakeClient(*cluster, 0, model);
     trained.resize(client->layout().total_params());
@@ -195,7 +231,7 @@ TEST_CASE("Checkpoint then --restore_from resumes the same state") {
       REQUIRE(client->Push(KnownGrads(0, t, trained.size()).data(), t).ok());
     }
     REQUIRE(client->Pull(trained.data(), 2, 2).ok());
-    auto written = client->Checkpoint(dir);
+    auto written = client->Checkpoint("");
     INFO(written.status().ToString());
     REQUIRE(written.ok());
     REQUIRE((*written)[1].bytes() > 0);

@@ -15,6 +15,15 @@ void AddTensor(InitRequest& r, const std::string& name,
   t->mutable_init()->set_std(0.5f);
 }
 
+ClientOptions TestClientOptions(const LocalCluster& cluster, int rank) {
+  ClientOptions o;
+  o.servers = cluster.addresses();
+  o.rank = rank;
+  o.connect_timeout = absl::Seconds(30);
+  o.pull_timeout = absl::Seconds(60);
+  return o;
+}
+
 }  // namespace
 
 InitRequest SmallModel(int num_workers, ConsistencyMode mode) {
@@ -39,13 +48,18 @@ std::vector<float> KnownGrads(int w, int t, int64_t n) {
   return g;
 }
 
+absl::StatusOr<std::unique_ptr<PsClient>> TryMakeClient(
+    const LocalCluster& cluster, int rank, const InitRequest& model) {
+  auto client = PsClient::Connect(TestClientOptions(cluster, rank));
+  if (!client.ok()) return client.status();
+  absl::Status s = (*client)->Init(model);
+  if (!s.ok()) return s;
+  return client;
+}
+
 std::unique_ptr<PsClient> ConnectClient(const LocalCluster& cluster, int rank) {
-  ClientOptions o;
-  o.servers = cluster.addresses();
-  o.rank = rank;
-  o.connect_timeout = absl::Seconds(30);
-  o.pull_timeout = absl::Seconds(60);
-  auto client = PsClient::Connect(o);
+  auto client = PsClient::Connect(TestClientOptions(cluster, rank));
+  INFO(client.status().ToString());
   REQUIRE(client.ok());
   return *std::move(client);
 }

@@ -1,6 +1,7 @@
 // Shared pieces of the multi-process parameter-server tests: a small model
 // declaration, exactly representable gradients, and client construction.
-// Not thread-safe beyond what PsClient guarantees.
+// TryMakeClient is thread-safe (no assertions); ConnectClient and MakeClient
+// assert with Catch2 and so are for the test's main thread only.
 #ifndef PSERVE_TESTS_PS_TEST_UTIL_H_
 #define PSERVE_TESTS_PS_TEST_UTIL_H_
 
@@ -21,6 +22,11 @@ InitRequest SmallModel(int num_workers, ConsistencyMode mode);
 // means over 1, 2 or 4 workers are exact in float whatever the order.
 float KnownGrad(int w, int t, int64_t i);
 std::vector<float> KnownGrads(int w, int t, int64_t n);
+
+// A client for rank `rank` connected to the cluster and declared, or the
+// first error. Safe on any thread.
+absl::StatusOr<std::unique_ptr<PsClient>> TryMakeClient(
+    const LocalCluster& cluster, int rank, const InitRequest& model);
 
 // A client for rank `rank` connected to the cluster, not yet declared.
 std::unique_ptr<PsClient> ConnectClient(const LocalCluster& cluster, int rank);

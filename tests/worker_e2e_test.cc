@@ -214,11 +214,12 @@ TEST_CASE(
                      "--data=" + data + "/train.bin", "--model=tiny",
                      "--batch_size=2", "--steps=" + std::to_string(steps),
                      "--eval_every=0", "--log_every=1",
-                     "--checkpoint_dir=" + dir, "--checkpoint_every=3"})},
+                     "--checkpoint_every=3"})},
         120)[0];
   };
   {
-    auto cluster = LocalCluster::Start(2, {"--num_workers=1"});
+    auto cluster =
+        LocalCluster::Start(2, {"--num_workers=1", "--checkpoint_dir=" + dir});
     REQUIRE(cluster.ok());
     ProcessResult first = run(*cluster, 7);  // checkpoints at steps 3 and 6
     INFO(first.output);
@@ -226,8 +227,9 @@ TEST_CASE(
     CHECK(first.output.find("step 6: servers checkpointed") !=
           std::string::npos);
   }
-  auto restored = LocalCluster::Start(
-      2, {"--num_workers=1", "--restore_from=" + dir + "/server-%ID%.ckpt"});
+  auto restored =
+      LocalCluster::Start(2, {"--num_workers=1", "--checkpoint_dir=" + dir,
+                              "--restore_from=" + dir + "/server-%ID%.ckpt"});
   REQUIRE(restored.ok());
   ProcessResult second = run(*restored, 9);
   INFO(second.output);

@@ -214,12 +214,12 @@ absl::StatusOr<double> Trainer::TrainStep(int64_t step, StepTiming* timing) {
 // then at version `step` and none can move on until rank 0 pushes, so the
 // servers' files form one consistent snapshot.
 absl::Status Trainer::CheckpointServers(int64_t step) {
-  auto written = client_->Checkpoint(options_.checkpoint_dir);
+  auto written = client_->Checkpoint("");
   if (!written.ok()) return written.status();
   int64_t bytes = 0;
   for (const CheckpointResponse& r : *written) bytes += r.bytes();
   spdlog::info("step {}: servers checkpointed {} bytes into {}", step, bytes,
-               options_.checkpoint_dir);
+               written->empty() ? "" : (*written)[0].path());
   return absl::OkStatus();
 }
 

@@ -79,15 +79,13 @@ ABSL_FLAG(int64_t, log_every, 10, "Log a training line every N steps.");
 ABSL_FLAG(std::string, metrics_file, "",
           "Append one JSON object per line: {\"kind\":\"train\",...} every "
           "--log_every steps and {\"kind\":\"val\",...} per evaluation.");
-ABSL_FLAG(std::string, checkpoint_dir, "",
-          "Rank 0 asks every server to checkpoint into this directory (on the "
-          "servers' filesystems, as DIR/server-N.ckpt) every "
-          "--checkpoint_every steps; restart servers from them with "
-          "--restore_from.");
-ABSL_FLAG(int64_t, checkpoint_every, 0,
-          "Steps between server checkpoints (0: none). In sync mode they are "
-          "taken right after rank 0's pull, when every chunk is at the same "
-          "version.");
+ABSL_FLAG(
+    int64_t, checkpoint_every, 0,
+    "Rank 0 asks every server to checkpoint every N steps (0: none), "
+    "into the server's own --checkpoint_dir as server-<id>.ckpt; "
+    "restart servers from them with --restore_from. In sync mode they are "
+    "taken right after rank 0's pull, when every chunk is at the same "
+    "version.");
 ABSL_FLAG(int, metrics_port, -1,
           "Serve Prometheus metrics on this port (/metrics); -1 off, 0 free.");
 ABSL_FLAG(int, connect_timeout, 60,
@@ -271,12 +269,9 @@ absl::Status ReadFiles(WorkerOptions* o) {
   if (o->eval_every > 0 && o->val_data.empty())
     return Invalid("eval_every", "needs --val_data (e.g. data/val.bin)");
   o->export_path = absl::GetFlag(FLAGS_export);
-  o->checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir);
   o->checkpoint_every = absl::GetFlag(FLAGS_checkpoint_every);
   if (o->checkpoint_every < 0)
     return Invalid("checkpoint_every", "must be >= 0 (0: no checkpoints)");
-  if (o->checkpoint_every > 0 && o->checkpoint_dir.empty())
-    return Invalid("checkpoint_every", "needs --checkpoint_dir");
   o->metrics_file = absl::GetFlag(FLAGS_metrics_file);
   o->metrics_port = absl::GetFlag(FLAGS_metrics_port);
   o->log_level = absl::GetFlag(FLAGS_log_level);

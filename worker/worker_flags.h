@@ -40,7 +40,6 @@ struct WorkerOptions {
   uint64_t seed = 0;
   int64_t chunk_bytes = 4 << 20;
   std::string export_path;
-  std::string checkpoint_dir;    // on the servers' filesystems
   int64_t checkpoint_every = 0;  // 0: no server checkpoints
   int64_t log_every = 10;
   std::string metrics_file;

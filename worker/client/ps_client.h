@@ -94,9 +94,12 @@ class PsClient {
   // Per-server statistics, in server order. Blocks.
   absl::StatusOr<std::vector<StatsResponse>> GetStats();
 
-  // Asks every server to checkpoint to its default path (or dir/server-N).
+  // Asks every server to checkpoint into its own --checkpoint_dir as
+  // <name>-<server id>.ckpt ("" means "server"). INVALID_ARGUMENT for a
+  // name that is not [A-Za-z0-9._-]{1,64}; FAILED_PRECONDITION from a
+  // server without --checkpoint_dir. Blocks.
   absl::StatusOr<std::vector<CheckpointResponse>> Checkpoint(
-      const std::string& dir);
+      const std::string& name);
 
   int num_servers() const { return static_cast<int>(options_.servers.size()); }
 

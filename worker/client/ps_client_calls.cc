@@ -155,14 +155,14 @@ absl::StatusOr<std::vector<StatsResponse>> PsClient::GetStats() {
 }
 
 absl::StatusOr<std::vector<CheckpointResponse>> PsClient::Checkpoint(
-    const std::string& dir) {
+    const std::string& name) {
   std::vector<CheckpointResponse> out(num_servers());
   for (int s = 0; s < num_servers(); ++s) {
     grpc::ClientContext ctx;
     SetDeadline(ctx, options_.rpc_timeout);
     CheckpointRequest req;
     *req.mutable_caller() = MakeCaller();
-    if (!dir.empty()) req.set_path(absl::StrCat(dir, "/server-", s, ".ckpt"));
+    req.set_name(name);
     absl::Status st = FromGrpc(Stub(s, 0)->Checkpoint(&ctx, req, &out[s]),
                                options_.servers[s], s);
     if (!st.ok()) return st;
