@@ -1,14 +1,19 @@
-// Prometheus metrics: counters, gauges, histograms and the registry that
-// renders them as text (see metrics.h; the HTTP server is metrics_http.cc).
+// Prometheus metrics on prometheus-cpp: pserve's Counter, Gauge and
+// Histogram over the library's metrics, and the registry that owns them and
+// renders them with its text serializer (the HTTP side is metrics_http.cc).
 // Thread-safety: as documented in metrics.h.
 #include "common/metrics.h"
 
-#include <algorithm>
-#include <charconv>
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <limits>
+#include <map>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -20,13 +25,6 @@ namespace {
   std::fprintf(stderr, "metrics: %s\n", message.c_str());
   std::fflush(stderr);
   std::abort();
-}
-
-void AtomicAdd(std::atomic<double>& target, double delta) {
-  double old = target.load(std::memory_order_relaxed);
-  while (!target.compare_exchange_weak(old, old + delta,
-                                       std::memory_order_relaxed)) {
-  }
 }
 
 bool IsValidMetricName(const std::string& name) {
@@ -54,7 +52,8 @@ bool IsValidLabelName(const std::string& name) {
 }
 
 // HELP text escapes backslash and newline; label values also escape the
-// double quote.
+// double quote. prometheus-cpp escapes label values itself but writes HELP
+// as given, so HELP goes through here first.
 std::string Escape(const std::string& s, bool quote) {
   std::string out;
   out.reserve(s.size());
@@ -73,38 +72,6 @@ std::string Escape(const std::string& s, bool quote) {
 }
 
 std::string EscapeHelp(const std::string& s) { return Escape(s, false); }
-std::string EscapeLabelValue(const std::string& s) { return Escape(s, true); }
-
-// Shortest text that reads back as the same double; Prometheus spellings for
-// the non-finite values.
-std::string FormatValue(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  char buf[64];
-  // Whole numbers below 2^53 (counts, bytes) print as plain integers.
-  const bool whole = std::fabs(v) < 9007199254740992.0 && v == std::trunc(v);
-  auto result =
-      whole ? std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed)
-            : std::to_chars(buf, buf + sizeof(buf), v);
-  return std::string(buf, result.ptr);
-}
-
-std::string RenderLabels(const MetricLabels& labels) {
-  std::string out;
-  for (const auto& [name, value] : labels) {
-    if (!out.empty()) out += ',';
-    absl::StrAppend(&out, name, "=\"", EscapeLabelValue(value), "\"");
-  }
-  return out;
-}
-
-// `name{labels} value` with the braces only when there are labels.
-void AppendSample(std::string* out, const std::string& name,
-                  const std::string& labels, const std::string& value) {
-  out->append(name);
-  if (!labels.empty()) absl::StrAppend(out, "{", labels, "}");
-  absl::StrAppend(out, " ", value, "\n");
-}
 
 MetricLabels CheckedLabels(MetricLabels labels) {
   std::set<std::string> seen;
@@ -132,48 +99,35 @@ std::vector<double> CheckedBounds(std::vector<double> bounds) {
   return bounds;
 }
 
+prometheus::Labels AsMap(const MetricLabels& labels) {
+  return prometheus::Labels(labels.begin(), labels.end());
+}
+
 }  // namespace
 
-// ---------------------------------------------------------------- Counter
+// ---------------------------------------------------------------- metrics
 
 void Counter::Increment(double delta) {
   if (!(delta > 0)) return;  // also drops NaN
-  AtomicAdd(value_, delta);
+  impl_->Increment(delta);
 }
 
-// ---------------------------------------------------------------- Gauge
+double Counter::Value() const { return impl_->Value(); }
 
-void Gauge::Add(double delta) { AtomicAdd(value_, delta); }
+void Gauge::Set(double value) { impl_->Set(value); }
+void Gauge::Add(double delta) { impl_->Increment(delta); }
+double Gauge::Value() const { return impl_->Value(); }
 
-// ---------------------------------------------------------------- Histogram
-
-Histogram::Histogram(std::vector<double> bounds)
-    : bounds_(CheckedBounds(std::move(bounds))),
-      buckets_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
-  for (size_t i = 0; i <= bounds_.size(); ++i) buckets_[i].store(0);
-}
-
-void Histogram::Observe(double value) {
-  if (std::isnan(value)) return;
-  // First bound >= value: the smallest bucket whose "le" admits it.
-  const size_t i =
-      std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();
-  buckets_[i].fetch_add(1, std::memory_order_relaxed);
-  AtomicAdd(sum_, value);
-}
+void Histogram::Observe(double value) { impl_->Observe(value); }
 
 Histogram::Snapshot Histogram::Collect() const {
+  const prometheus::ClientMetric m = impl_->Collect();
   Snapshot s;
   s.bounds = bounds_;
-  s.cumulative.resize(bounds_.size() + 1);
-  uint64_t running = 0;
-  for (size_t i = 0; i <= bounds_.size(); ++i) {
-    running += buckets_[i].load(std::memory_order_relaxed);
-    s.cumulative[i] = running;
-  }
-  // The count is the +Inf bucket, so the two always agree in one scrape.
-  s.count = running;
-  s.sum = sum_.load(std::memory_order_relaxed);
+  for (const auto& b : m.histogram.bucket)
+    s.cumulative.push_back(b.cumulative_count);
+  s.count = m.histogram.sample_count;
+  s.sum = m.histogram.sample_sum;
   return s;
 }
 
@@ -202,10 +156,9 @@ std::vector<double> Histogram::LinearBuckets(double start, double width,
 
 MetricsRegistry::MetricsRegistry(MetricLabels const_labels)
     : const_labels_(CheckedLabels(std::move(const_labels))),
-      label_text_(RenderLabels(const_labels_)) {}
+      registry_(std::make_shared<prometheus::Registry>()) {}
 
 MetricsRegistry::~MetricsRegistry() = default;
-
 MetricsRegistry::Entry* MetricsRegistry::FindOrNull(const std::string& name) {
   for (auto& e : entries_) {
     if (e->name == name) return e.get();
@@ -246,7 +199,14 @@ Counter* MetricsRegistry::AddCounter(const std::string& name,
                                      const std::string& help) {
   absl::MutexLock lock(&mu_);
   Entry* e = AddEntry(name, help, Kind::kCounter);
-  if (!e->counter) e->counter = std::make_unique<Counter>();
+  if (!e->counter) {
+    auto& family = prometheus::BuildCounter()
+                       .Name(name)
+                       .Help(EscapeHelp(help))
+                       .Labels(AsMap(const_labels_))
+                       .Register(*registry_);
+    e->counter = std::make_unique<Counter>(&family.Add({}));
+  }
   return e->counter.get();
 }
 
@@ -254,62 +214,40 @@ Gauge* MetricsRegistry::AddGauge(const std::string& name,
                                  const std::string& help) {
   absl::MutexLock lock(&mu_);
   Entry* e = AddEntry(name, help, Kind::kGauge);
-  if (!e->gauge) e->gauge = std::make_unique<Gauge>();
+  if (!e->gauge) {
+    auto& family = prometheus::BuildGauge()
+                       .Name(name)
+                       .Help(EscapeHelp(help))
+                       .Labels(AsMap(const_labels_))
+                       .Register(*registry_);
+    e->gauge = std::make_unique<Gauge>(&family.Add({}));
+  }
   return e->gauge.get();
 }
 
 Histogram* MetricsRegistry::AddHistogram(const std::string& name,
                                          const std::string& help,
                                          std::vector<double> bounds) {
-  // Validate outside the lock so a bad call aborts with the bounds message.
-  auto fresh = std::make_unique<Histogram>(std::move(bounds));
+  bounds = CheckedBounds(std::move(bounds));
   absl::MutexLock lock(&mu_);
   Entry* e = AddEntry(name, help, Kind::kHistogram);
   if (!e->histogram) {
-    e->histogram = std::move(fresh);
-  } else if (e->histogram->bounds() != fresh->bounds()) {
+    auto& family = prometheus::BuildHistogram()
+                       .Name(name)
+                       .Help(EscapeHelp(help))
+                       .Labels(AsMap(const_labels_))
+                       .Register(*registry_);
+    e->histogram = std::make_unique<Histogram>(
+        &family.Add({}, prometheus::Histogram::BucketBoundaries(bounds)),
+        bounds);
+  } else if (e->histogram->bounds() != bounds) {
     Fatal("histogram '" + name + "' re-added with different bounds");
   }
   return e->histogram.get();
 }
 
 std::string MetricsRegistry::RenderPrometheusText() const {
-  absl::MutexLock lock(&mu_);
-  std::string out;
-  const std::string sep = label_text_.empty() ? "" : ",";
-  for (const auto& e : entries_) {
-    const char* type = e->kind == Kind::kCounter ? "counter"
-                       : e->kind == Kind::kGauge ? "gauge"
-                                                 : "histogram";
-    absl::StrAppend(&out, "# HELP ", e->name, " ", EscapeHelp(e->help), "\n");
-    absl::StrAppend(&out, "# TYPE ", e->name, " ", type, "\n");
-    switch (e->kind) {
-      case Kind::kCounter:
-        AppendSample(&out, e->name, label_text_,
-                     FormatValue(e->counter->Value()));
-        break;
-      case Kind::kGauge:
-        AppendSample(&out, e->name, label_text_,
-                     FormatValue(e->gauge->Value()));
-        break;
-      case Kind::kHistogram: {
-        const Histogram::Snapshot s = e->histogram->Collect();
-        const std::string bucket = e->name + "_bucket";
-        for (size_t i = 0; i <= s.bounds.size(); ++i) {
-          const std::string le =
-              i < s.bounds.size() ? FormatValue(s.bounds[i]) : "+Inf";
-          AppendSample(&out, bucket,
-                       absl::StrCat(label_text_, sep, "le=\"", le, "\""),
-                       absl::StrCat(s.cumulative[i]));
-        }
-        AppendSample(&out, e->name + "_sum", label_text_, FormatValue(s.sum));
-        AppendSample(&out, e->name + "_count", label_text_,
-                     absl::StrCat(s.count));
-        break;
-      }
-    }
-  }
-  return out;
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
 }
 
 }  // namespace pserve

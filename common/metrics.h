@@ -1,34 +1,37 @@
-// Prometheus metrics: a registry of counters, gauges and fixed-bucket
-// histograms rendered in the text exposition format 0.0.4, and a small HTTP
-// server that serves the rendering on /metrics.
+// Prometheus metrics on prometheus-cpp (Debian's prometheus-cpp-dev): a
+// registry of counters, gauges and fixed-bucket histograms rendered in the
+// text exposition format 0.0.4, and the library's pull exposer serving the
+// rendering on /metrics. This header keeps pserve's own small API over it.
 //
 // Thread-safety:
-//  - Counter, Gauge and Histogram are updated with lock-free atomics; any
-//    thread may update any metric at any time, concurrently with rendering.
+//  - Counter, Gauge and Histogram may be updated from any thread at any time,
+//    concurrently with rendering (prometheus-cpp's atomics and locks).
 //  - MetricsRegistry is thread-safe: Add* and RenderPrometheusText() may be
 //    called from any thread. Metrics are owned by the registry and live as
 //    long as it does; the pointers Add* returns stay valid until then.
-//  - MetricsHttpServer owns one listener thread plus a small pool of request
-//    threads (created by Start(), joined by Stop() or the destructor). Start()
-//    and Stop() must be called from one owning thread, not concurrently. The
-//    registry is borrowed and must outlive the server.
+//  - MetricsHttpServer owns prometheus-cpp's HTTP server (civetweb) and its
+//    two request threads, created by Start() and joined by Stop() or the
+//    destructor. Start() and Stop() must be called from one owning thread,
+//    not concurrently. The registry is borrowed and must outlive the server.
 #ifndef PSERVE_COMMON_METRICS_H_
 #define PSERVE_COMMON_METRICS_H_
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 
-namespace httplib {
-class Server;
-}  // namespace httplib
+namespace prometheus {
+class Counter;
+class Exposer;
+class Gauge;
+class Histogram;
+class Registry;
+}  // namespace prometheus
 
 namespace pserve {
 
@@ -36,44 +39,47 @@ namespace pserve {
 // the given order on every sample of a registry.
 using MetricLabels = std::vector<std::pair<std::string, std::string>>;
 
-// A monotonically increasing value (events, bytes, seconds spent).
+// A monotonically increasing value (events, bytes, seconds spent). Made by
+// MetricsRegistry::AddCounter only.
 class Counter {
  public:
-  Counter() = default;
+  explicit Counter(prometheus::Counter* impl) : impl_(impl) {}
   Counter(const Counter&) = delete;
   Counter& operator=(const Counter&) = delete;
 
   // Adds `delta`; a negative or NaN delta is ignored (counters never go down).
   void Increment(double delta = 1.0);
-  double Value() const { return value_.load(std::memory_order_relaxed); }
+  double Value() const;
 
  private:
-  std::atomic<double> value_{0.0};
+  prometheus::Counter* impl_;  // owned by the registry's family
 };
 
 // A value that goes up and down (queue depth, current step, bytes held).
+// Made by MetricsRegistry::AddGauge only.
 class Gauge {
  public:
-  Gauge() = default;
+  explicit Gauge(prometheus::Gauge* impl) : impl_(impl) {}
   Gauge(const Gauge&) = delete;
   Gauge& operator=(const Gauge&) = delete;
 
-  void Set(double value) { value_.store(value, std::memory_order_relaxed); }
+  void Set(double value);
   void Add(double delta);
   void Sub(double delta) { Add(-delta); }
-  double Value() const { return value_.load(std::memory_order_relaxed); }
+  double Value() const;
 
  private:
-  std::atomic<double> value_{0.0};
+  prometheus::Gauge* impl_;  // owned by the registry's family
 };
 
 // Observations counted into fixed buckets: bucket i counts values <= bounds[i]
-// (Prometheus "le" semantics), plus an implicit +Inf bucket.
+// (Prometheus "le" semantics), plus an implicit +Inf bucket. Made by
+// MetricsRegistry::AddHistogram only.
 class Histogram {
  public:
-  // `bounds` must be finite and strictly increasing; a trailing +Inf is
-  // accepted and dropped (it is always implicit).
-  explicit Histogram(std::vector<double> bounds);
+  // `bounds`: finite and strictly increasing (checked by AddHistogram).
+  Histogram(prometheus::Histogram* impl, std::vector<double> bounds)
+      : impl_(impl), bounds_(std::move(bounds)) {}
   Histogram(const Histogram&) = delete;
   Histogram& operator=(const Histogram&) = delete;
 
@@ -97,17 +103,16 @@ class Histogram {
                                            int count);
 
  private:
+  prometheus::Histogram* impl_;  // owned by the registry's family
   std::vector<double> bounds_;
-  // Non-cumulative per-bucket counts; the last one is the +Inf bucket.
-  std::unique_ptr<std::atomic<uint64_t>[]> buckets_;
-  std::atomic<double> sum_{0.0};
 };
 
-// Owns metrics and renders them. Names must match [a-zA-Z_:][a-zA-Z0-9_:]*.
-// Adding a name twice with the same kind returns the existing metric (for a
-// histogram, the bounds must match too); an invalid name, a name reused with
-// another kind, or invalid bounds is a programming error and aborts with a
-// message on stderr.
+// Owns metrics (a prometheus::Registry) and renders them. Names must match
+// [a-zA-Z_:][a-zA-Z0-9_:]*. Adding a name twice with the same kind returns the
+// existing metric (for a histogram, the bounds must match too); an invalid
+// name, a name reused with another kind, or invalid bounds (not finite, not
+// strictly increasing; a trailing +Inf is dropped, it is always implicit) is
+// a programming error and aborts with a message on stderr.
 class MetricsRegistry {
  public:
   // Label names must match [a-zA-Z_][a-zA-Z0-9_]*, must not start with "__",
@@ -122,12 +127,15 @@ class MetricsRegistry {
   Histogram* AddHistogram(const std::string& name, const std::string& help,
                           std::vector<double> bounds);
 
-  // Every metric, in the order added, in text exposition format 0.0.4.
+  // Every metric in text exposition format 0.0.4 (prometheus-cpp's
+  // serializer: counters, then gauges, then histograms, each kind in the
+  // order added; constant labels sorted by name).
   std::string RenderPrometheusText() const;
 
   const MetricLabels& const_labels() const { return const_labels_; }
 
  private:
+  friend class MetricsHttpServer;
   enum class Kind { kCounter, kGauge, kHistogram };
   struct Entry {
     std::string name;
@@ -142,19 +150,19 @@ class MetricsRegistry {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const MetricLabels const_labels_;
-  // Rendered once: `role="server",id="0"` (empty when there are no labels).
-  const std::string label_text_;
+  const std::shared_ptr<prometheus::Registry> registry_;
   mutable absl::Mutex mu_;
   std::vector<std::unique_ptr<Entry>> entries_ ABSL_GUARDED_BY(mu_);
 };
 
-// Serves GET /metrics (the registry's rendering) over plain HTTP.
+// Serves GET /metrics (the registry's rendering, plus the exposer's own
+// exposer_* metrics) over plain HTTP with prometheus::Exposer; other paths
+// get 404.
 //
-// Threads: Start() spawns one listener thread owned by this object; requests
-// are handled on a pool of two threads owned by the underlying httplib
-// server. Stop() (also run by the destructor) closes the socket and joins
-// every one of them. Start() and Stop() are not thread-safe with respect to
-// each other; call them from the owning thread.
+// Threads: Start() starts the exposer's server with two request threads, all
+// owned by this object. Stop() (also run by the destructor) closes the socket
+// and joins them. Start() and Stop() are not thread-safe with respect to each
+// other; call them from the owning thread.
 class MetricsHttpServer {
  public:
   // `registry` is borrowed and must outlive this object.
@@ -175,8 +183,7 @@ class MetricsHttpServer {
 
  private:
   const MetricsRegistry* registry_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;
 };
 

@@ -42,6 +42,10 @@ ServerMetrics::ServerMetrics(const ShardStore* store,
   max_version_ = registry_.AddGauge("pserve_max_version",
                                     "largest chunk version on this server");
   params_ = registry_.AddGauge("pserve_parameters", "parameters held here");
+  pulls_in_flight_ = registry_.AddGauge(
+      "pserve_pulls_in_flight",
+      "pulls in progress now (in sync/ssp mostly waiting for a version or "
+      "clock)");
   update_seconds_ = registry_.AddHistogram(
       "pserve_update_seconds", "time to apply one pushed chunk",
       Histogram::ExponentialBuckets(1e-5, 4, 10));
@@ -82,6 +86,7 @@ void ServerMetrics::Refresh() {
   min_version_->Set(lo);
   max_version_->Set(hi);
   params_->Set(store_->initialized() ? store_->num_params() : 0);
+  pulls_in_flight_->Set(static_cast<double>(c.pulls_in_flight.load()));
 }
 
 }  // namespace pserve

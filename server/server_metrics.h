@@ -39,7 +39,7 @@ class ServerMetrics {
   MetricsRegistry registry_;
   Counter *pushes_, *pulls_, *bytes_in_, *bytes_out_, *updates_, *rejected_,
       *duplicates_, *sync_wait_;
-  Gauge *min_version_, *max_version_, *params_;
+  Gauge *min_version_, *max_version_, *params_, *pulls_in_flight_;
   Histogram* update_seconds_;
   ServiceCounters last_;  // values already added to the counters
   int64_t last_updates_ = 0;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/wire_dtype.h"
@@ -110,6 +111,10 @@ grpc::Status ParameterServerService::Pull(grpc::ServerContext* ctx,
     return ctx->IsCancelled() || stopping_.load();
   };
   absl::Duration waited = absl::ZeroDuration();
+  counters_.pulls_in_flight.fetch_add(1);
+  const absl::Cleanup not_waiting = [this] {
+    counters_.pulls_in_flight.fetch_sub(1);
+  };
   if (req->caller().role() == Caller::WORKER) {
     s = store_->AwaitClock(req->caller().rank(), req->clock(), deadline,
                            cancelled, &waited);

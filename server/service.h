@@ -18,6 +18,9 @@ struct ServiceCounters {
   std::atomic<int64_t> pushes{0}, pulls{0}, bytes_in{0}, bytes_out{0};
   std::atomic<int64_t> duplicate_pushes{0}, rejected{0};
   std::atomic<int64_t> sync_wait_us{0};
+  // Pulls being served now: most of that time, in sync and ssp, is waiting
+  // for a version or a clock.
+  std::atomic<int64_t> pulls_in_flight{0};
 };
 
 class ParameterServerService final : public ParameterServer::Service {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs every Debian package pserve needs, from nothing, idempotently.
 # Both README commands (tools/demo.sh, tools/test.sh) call this first.
-# Usage: tools/setup.sh [--with-torch]   (torch: only for references/benchmarks)
+# Usage: tools/setup.sh [--with-torch] [--with-containers]
+#   torch: only for references/benchmarks; containers: podman, runc and
+#   mmdebstrap for tools/checks/k8s_containers.sh
 set -euo pipefail
 
 PACKAGES=(
@@ -18,6 +20,8 @@ PACKAGES=(
   libfmt-dev
   catch2
   libcpp-httplib-dev
+  prometheus-cpp-dev
+  prometheus
   python3
   python3-numpy
   python3-matplotlib
@@ -31,9 +35,14 @@ PACKAGES=(
   curl
   python3-grpcio
 )
-if [[ "${1:-}" == "--with-torch" ]]; then
-  PACKAGES+=(python3-torch libopenblas0-pthread)
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --with-torch) PACKAGES+=(python3-torch libopenblas0-pthread) ;;
+    # tools/checks/k8s_containers.sh: images and containers, no Docker.
+    --with-containers) PACKAGES+=(podman runc mmdebstrap netavark aardvark-dns) ;;
+    *) echo "setup: unknown option $arg (use --with-torch, --with-containers)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -6,16 +6,19 @@
 
 FROM debian:12.11 AS build
 WORKDIR /src
+# Packages first, in a layer of their own: a source change rebuilds only
+# the Bazel step below.
+COPY tools/setup.sh tools/setup.sh
+RUN tools/setup.sh
 COPY . .
-RUN tools/setup.sh \
-    && bazel build --config=portable //server:ps_server \
+RUN bazel build --config=portable //server:ps_server \
     && install -D -m 0755 bazel-bin/server/ps_server /out/ps_server
 
 FROM debian:12.11-slim
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
        libgrpc++1.51 libprotobuf32 libabsl20220623 libspdlog1.10 libfmt9 \
-       libgomp1 libcpp-httplib0.11 \
+       libgomp1 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 10001 pserve \
     && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin pserve

@@ -473,6 +473,12 @@ def check_kubectl_doc(tokens, kustomizations, namespaces, find, forwarded, where
         if a in ("-c", "--container"):
             i += 2
             continue
+        if sub in ("apply", "delete") and a in ("-f", "--filename"):
+            if value is None or not value.startswith("deploy/monitoring/") or \
+                    not os.path.isfile(os.path.join(check_kubectl_doc.root, value)):
+                fail("docs", f"{where}: -f {value} is not a file under deploy/monitoring/")
+            i += 2
+            continue
         if a.startswith("-"):
             i += 1  # boolean or --name=value flags
             continue
@@ -551,6 +557,7 @@ def main():
         rendered[f"deploy/k8s/overlays/{name}"] = load_objects(os.path.join(opts.rendered, f"overlay-{name}.yaml"))
     rendered["deploy/k8s/storage"] = load_objects(os.path.join(opts.rendered, "storage.yaml"))
     check_selector.objects = [o for objs in rendered.values() for o in objs]
+    check_kubectl_doc.root = opts.root
 
     for name in OVERLAYS:
         check_overlay(name, rendered[f"deploy/k8s/overlays/{name}"], flags, opts.root)

@@ -46,11 +46,13 @@ def free_port():
         return s.getsockname()[1]
 
 
-def test_overlay(overlay_dir, work):
+def test_overlay(overlay_dir, work, extra=None):
     """Renders overlay_dir through a kustomization in `work` that merges
-    TEST_PARAMS into the pserve-params ConfigMap; returns the objects."""
+    TEST_PARAMS (and `extra`) into the pserve-params ConfigMap; returns the
+    objects."""
     os.makedirs(work, exist_ok=True)
-    literals = "".join(f"      - {k}={v}\n" for k, v in TEST_PARAMS.items())
+    params = {**TEST_PARAMS, **(extra or {})}
+    literals = "".join(f"      - {k}={v}\n" for k, v in params.items())
     with open(os.path.join(work, "kustomization.yaml"), "w") as f:
         f.write("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
                 f"resources:\n  - {os.path.relpath(overlay_dir, work)}\n"
@@ -81,8 +83,10 @@ def host_folders(pod, folders, data_dir):
     return out
 
 
-def local_argv(pod, ports, folders, data_dir):
-    """pod.argv with cluster-only values swapped for local ones."""
+def local_argv(pod, ports, metrics_port, folders, data_dir):
+    """pod.argv with cluster-only values swapped for local ones: server
+    ports from `ports` (DNS name -> (cluster port, local port)), the metrics
+    port for metrics_port, volume paths for folders."""
     local = {path: host for path, (host, _) in host_folders(pod, folders, data_dir).items()}
     out = []
     for a in pod.argv:
@@ -99,7 +103,7 @@ def local_argv(pod, ports, folders, data_dir):
             if flag == "--port" and pod.role == "server":
                 value = str(ports[pod.dns][1])
             if flag == "--metrics_port" and value not in ("-1", "0"):
-                value = "0"
+                value = str(metrics_port)
             a = f"{flag}={value}"
         out.append(a)
     if pod.role == "server":
@@ -121,13 +125,13 @@ class Overlay:
         self.pods = kube.pods(objects, lambda check, msg: self.problems.append(f"{check}: {msg}"))
         self.procs = {}  # pod name -> (Popen, log path)
         self.ports = {}  # server DNS name -> (cluster port, local port)
+        self.metrics_ports = {p.name: free_port() for p in self.pods}
         for p in self.pods:
             if p.role == "server":
                 self.ports[p.dns] = (int(kube.flag_value(p.argv, "port") or 7070), free_port())
 
     def start(self, pod):
-        argv = [self.bins[pod.binary]] + local_argv(pod, self.ports, os.path.join(self.work, "volumes"),
-                                                    self.data_dir)
+        argv = [self.bins[pod.binary]] + self.local_argv(pod)
         log = os.path.join(self.work, f"{pod.name}.log")
         env = {"PATH": "/usr/bin:/bin", **pod.env}
         with open(os.path.join(self.work, f"{pod.name}.argv"), "w") as f:
@@ -137,6 +141,10 @@ class Overlay:
                                     stdin=subprocess.DEVNULL)
         self.procs[pod.name] = (proc, log)
         return argv
+
+    def local_argv(self, pod):
+        return local_argv(pod, self.ports, self.metrics_ports[pod.name],
+                          os.path.join(self.work, "volumes"), self.data_dir)
 
     def wait_ready(self, pod):
         """Polls the pod's readiness probe; an error string, or None."""
@@ -180,29 +188,35 @@ class Overlay:
                 proc.kill()
                 proc.wait()
 
-    def run(self):
-        """Servers, readiness, then the Job; a one-line result."""
+    def start_servers(self):
+        """Starts every server pod and waits for its readiness; None or why."""
         if self.problems:
             return "; ".join(self.problems)
         servers = [p for p in self.pods if p.role == "server"]
-        workers = [p for p in self.pods if p.role == "worker"]
         for pod in servers:
             self.start(pod)
         for pod in servers:
             error = self.wait_ready(pod)
             if error:
                 return error
+        return None
+
+    def run(self):
+        """Servers, readiness, then the Job; a one-line result."""
+        error = self.start_servers()
+        if error:
+            return error
+        workers = [p for p in self.pods if p.role == "worker"]
         for pod in workers:
             self.start(pod)
         error = self.wait_workers(workers)
         if error:
             return error
-        return self.check_export(workers, len(servers))
+        return self.check_export(workers, len(self.pods) - len(workers))
 
     def check_export(self, workers, num_servers):
         rank0 = next((p for p in workers if p.env.get("JOB_COMPLETION_INDEX") == "0"), None)
-        export = kube.flag_value(local_argv(rank0, self.ports, os.path.join(self.work, "volumes"),
-                                            self.data_dir), "export") if rank0 else None
+        export = kube.flag_value(self.local_argv(rank0), "export") if rank0 else None
         if not export or not os.path.exists(export) or os.path.getsize(export) == 0:
             return f"rank 0 wrote no export at {export}"
         steps = len(re.findall(r"\] step \d+ loss", open(self.procs[rank0.name][1]).read()))
