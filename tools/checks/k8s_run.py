@@ -14,6 +14,7 @@ Exit 0 only if every overlay passes; 2 on a bad flag or missing binary.
 """
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -38,6 +39,18 @@ BINARIES = {"ps_server": "server/ps_server", "ps_worker": "worker/ps_worker",
             "ps_prepare": "worker/data/ps_prepare"}
 READY_TIMEOUT_S = 60
 JOB_TIMEOUT_S = 300
+
+
+@contextlib.contextmanager
+def work_dir(keep, prefix):
+    """A scratch folder for one check: `keep` if given (left in place for
+    reading the logs), else a temporary one removed afterwards."""
+    work = keep or tempfile.mkdtemp(prefix=prefix)
+    try:
+        yield work
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def free_port():
@@ -243,32 +256,34 @@ def main():
             print(f"k8s_run: {path} is not built; run bazel build //server:ps_server "
                   "//worker:ps_worker //worker:ps_prepare", file=sys.stderr)
             return 2
-    work = opts.keep or tempfile.mkdtemp(prefix="k8s_run.")
+    with work_dir(opts.keep, "k8s_run.") as work:
+        return run_overlays(opts.overlays.split(","), bins, work)
+
+
+def run_overlays(names, bins, work):
+    """Runs each overlay's pods in turn, printing one line each; returns the
+    exit status (0 all passed, 1 some failed, 2 no such overlay)."""
     failed = 0
-    try:
-        data = prepare_data(bins, work)
-        for name in opts.overlays.split(","):
-            overlay_dir = os.path.join(ROOT, "deploy/k8s/overlays", name)
-            if not os.path.isdir(overlay_dir):
-                print(f"k8s_run: no overlay {overlay_dir}", file=sys.stderr)
-                return 2
-            owork = os.path.join(work, name)
-            try:
-                overlay = Overlay(name, test_overlay(overlay_dir, owork), bins, owork, data)
-            except RuntimeError as e:
-                print(f"FAIL overlay {name}: {e}")
-                failed += 1
-                continue
-            try:
-                result = overlay.run()
-            finally:
-                overlay.stop()
-            ok = result.startswith("ok:")
-            failed += not ok
-            print(f"{'PASS' if ok else 'FAIL'} overlay {name}: {result}")
-    finally:
-        if not opts.keep:
-            shutil.rmtree(work, ignore_errors=True)
+    data = prepare_data(bins, work)
+    for name in names:
+        overlay_dir = os.path.join(ROOT, "deploy/k8s/overlays", name)
+        if not os.path.isdir(overlay_dir):
+            print(f"k8s_run: no overlay {overlay_dir}", file=sys.stderr)
+            return 2
+        owork = os.path.join(work, name)
+        try:
+            overlay = Overlay(name, test_overlay(overlay_dir, owork), bins, owork, data)
+        except RuntimeError as e:
+            print(f"FAIL overlay {name}: {e}")
+            failed += 1
+            continue
+        try:
+            result = overlay.run()
+        finally:
+            overlay.stop()
+        ok = result.startswith("ok:")
+        failed += not ok
+        print(f"{'PASS' if ok else 'FAIL'} overlay {name}: {result}")
     return 1 if failed else 0
 
 

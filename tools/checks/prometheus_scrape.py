@@ -20,7 +20,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -31,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import k8s_run  # noqa: E402
 from k8s_run import ROOT, kube  # noqa: E402
 
-PARAMS = {"STEPS": "40", "TOTAL_STEPS": "40", "EVAL_EVERY": "20", "LOG_EVERY": "5"}
+PARAMS = {"STEPS": "60", "TOTAL_STEPS": "60", "EVAL_EVERY": "20", "LOG_EVERY": "5"}
 # query -> what it shows on the dashboard; each must return a value > 0.
 QUERIES = {
     "max(max_over_time(pserve_worker_step[5m]))": "worker step",
@@ -51,6 +50,20 @@ def query(port, expr):
         body = json.load(r)
     result = body.get("data", {}).get("result", [])
     return float(result[0]["value"][1]) if result else None
+
+
+def wait_scraped(port, servers, timeout_s=60):
+    """Waits until Prometheus is ready and has scraped every server once;
+    None, or why not."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if query(port, 'count(up{component="server"} == 1)') == servers:
+                return None
+        except OSError:
+            pass  # not listening yet
+        time.sleep(0.5)
+    return f"Prometheus did not scrape the {servers} servers within {timeout_s}s"
 
 
 def write_config(work, overlay):
@@ -105,7 +118,8 @@ def run(work, bins):
     overlay = k8s_run.Overlay("cpu", objects, bins, os.path.join(work, "cpu"), data)
     prom, port = start_prometheus(work, overlay)
     try:
-        error = overlay.start_servers()
+        error = overlay.start_servers() or wait_scraped(port, len(overlay.pods) - len(
+            [p for p in overlay.pods if p.role == "worker"]))
         if error:
             return [f"FAIL servers: {error}"]
         workers = [p for p in overlay.pods if p.role == "worker"]
@@ -142,14 +156,11 @@ def main():
         print("prometheus_scrape: binaries not built under " + opts.bin, file=sys.stderr)
         return 2
     lines = []
-    work = opts.keep or tempfile.mkdtemp(prefix="prometheus_scrape.")
-    try:
-        lines += run(work, bins)
-    except RuntimeError as e:
-        lines.append(f"FAIL prometheus: {e}")
-    finally:
-        if not opts.keep:
-            shutil.rmtree(work, ignore_errors=True)
+    with k8s_run.work_dir(opts.keep, "prometheus_scrape.") as work:
+        try:
+            lines += run(work, bins)
+        except RuntimeError as e:
+            lines.append(f"FAIL prometheus: {e}")
     print("\n".join(lines))
     return 0 if all(line.startswith("PASS") for line in lines) else 1
 
