@@ -23,7 +23,7 @@ import sys
 import time
 
 import runlog
-from settings import MODELS, PROMPTS, TRAIN, describe
+from settings import MODELS, PROMPTS, SAMPLES_PER_PROMPT, SAMPLING, TRAIN, describe
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FORTUNES = "/usr/share/games/fortunes"
@@ -226,22 +226,29 @@ def cmd_train(out, backend):
         save(run)
 
 
+def generate(run, folder, k, prompt, seed):
+    """One sample after `prompt` from the model in `folder`."""
+    gen = os.path.join(folder, "logs", f"generate-{k}.out")
+    run_logged([os.path.join(run["out"], "bin", "ps_generate"),
+                f"--model={folder}/model.bin", f"--tokenizer={run['out']}/tokenizer.bin",
+                f"--prompt={prompt}", f"--max_tokens={MODELS[run['model']]['max_tokens']}",
+                f"--seed={seed}", "--threads=0"] + SAMPLING, gen, 300, run)
+    with open(gen, encoding="utf-8", errors="replace") as f:
+        return f.read()
+
+
 def cmd_samples(out):
     run = load(out)
-    for mode, res in run["results"].items():
+    how = " ".join(a.lstrip("-").replace("_", "-").replace("=", " ") for a in SAMPLING)
+    for res in run["results"].values():
         folder, text = res["folder"], []
-        for k, prompt in enumerate(PROMPTS):
-            gen = os.path.join(folder, "logs", f"generate-{k}.out")
-            run_logged([os.path.join(out, "bin", "ps_generate"),
-                        f"--model={folder}/model.bin", f"--tokenizer={out}/tokenizer.bin",
-                        f"--prompt={prompt}", f"--max_tokens={MODELS[run['model']]['max_tokens']}",
-                        "--temperature=0.8", "--top_k=40", f"--seed={run['seed'] + k}",
-                        "--threads=0"], gen, 300, run)
-            with open(gen, encoding="utf-8", errors="replace") as f:
-                text.append((prompt, f.read()))
+        for i, prompt in enumerate(PROMPTS):
+            for j in range(SAMPLES_PER_PROMPT):
+                k = i * SAMPLES_PER_PROMPT + j
+                text.append((prompt, generate(run, folder, k, prompt, run["seed"] + k)))
         with open(os.path.join(folder, "samples.txt"), "w", encoding="utf-8") as f:
             for prompt, gen in text:
-                f.write(f'=== prompt: "{prompt}" (temperature 0.8, top-k 40)\n{prompt}{gen}\n\n')
+                f.write(f'=== prompt: "{prompt}" ({how})\n{prompt}{gen}\n\n')
         res["generated"] = [g for _, g in text]
     save(run)
 

@@ -21,6 +21,10 @@ MODELS = {
 
 PROMPTS = ["The meaning of life is", "Q: What do you get when you cross",
            "Never trust a"]
+# Samples per prompt (each with its own seed): a fortune often ends after a
+# line, and the word share needs a few hundred words to mean something.
+SAMPLES_PER_PROMPT = 4
+SAMPLING = ["--temperature=0.8", "--top_k=40"]
 
 
 def describe(run, mode):

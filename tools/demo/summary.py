@@ -92,7 +92,7 @@ def print_summary(run):
         return
     for name, what in [
             ("loss.png", "loss vs step and wall time, tokens/s, sync wait"),
-            ("samples.txt", "text generated after 3 prompts"),
+            ("samples.txt", "text generated after the prompts"),
             ("model.bin, model.safetensors", "the model (llm.c and Hugging Face layouts)"),
             ("tokenizer.bin", "its tokenizer"),
             ("metrics.jsonl", "worker 0's per-step metrics"),

@@ -21,10 +21,10 @@ struct Preset {
 };
 
 // "small" is sized for the 2-core CPU demo: L=4, C=256 at T=256 is ~3.2M
-// parameters, the configuration whose PyTorch and llm.c speeds DESIGN.md
-// section 10 records (2-5k tokens/s on 2 threads at B=8), so ~8 minutes
-// sees 1-2M byte tokens: enough for a clearly falling loss and
-// half-readable text, with a context long enough to hold a sentence.
+// parameters, the configuration whose PyTorch and llm.c speeds
+// docs/architecture.md ("Measured facts") records (2-5k tokens/s on 2 threads
+// at B=8), so ~8 minutes sees 1-2M byte tokens: enough for a clearly falling
+// loss and half-readable text, with a context long enough to hold a sentence.
 const Preset kPresets[] = {
     {"tiny", {/*T=*/64, /*V=*/256, /*Vp=*/256, /*L=*/2, /*NH=*/4, /*C=*/64}},
     {"small", {256, 256, 256, 4, 4, 256}},
