@@ -40,13 +40,6 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
   return pid;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Waits up to timeout for pid to exit; returns its exit code or -1.
 int WaitExit(pid_t pid, std::chrono::milliseconds timeout) {
   const auto end = std::chrono::steady_clock::now() + timeout;
@@ -90,7 +83,7 @@ ProcessResult WaitProcess(const Started& p, int timeout_s) {
     kill(p.pid, SIGKILL);
     waitpid(p.pid, nullptr, 0);
   }
-  r.output = ReadFile(p.log);
+  r.output = ReadTextFile(p.log);
   return r;
 }
 
@@ -135,7 +128,7 @@ absl::StatusOr<LocalCluster> LocalCluster::Start(
       return absl::Status(
           port.status().code(),
           absl::StrCat("ps_server ", s, ": ", port.status().message(),
-                       "; log: ", ReadFile(c.logs_[s])));
+                       "; log: ", ReadTextFile(c.logs_[s])));
     c.addresses_.push_back(absl::StrCat("127.0.0.1:", *port));
   }
   return c;

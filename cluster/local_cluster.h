@@ -78,6 +78,10 @@ std::vector<int> StopProcesses(
 absl::StatusOr<int> WaitForPortFile(const std::string& path, pid_t pid,
                                     std::chrono::milliseconds timeout);
 
+// The whole file as text; empty if it cannot be read. Does not block beyond
+// the read.
+std::string ReadTextFile(const std::string& path);
+
 // "exited with status 3", "was killed by signal 9 (SIGKILL)" for an exit
 // code from PollExit / WaitProcess.
 std::string DescribeExit(int exit_code);

@@ -35,13 +35,6 @@ namespace {
   _exit(127);
 }
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
 absl::StatusOr<PipedProcess> StartPiped(const std::vector<std::string>& argv) {
@@ -111,7 +104,8 @@ absl::StatusOr<int> WaitForPortFile(const std::string& path, pid_t pid,
   const auto end = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < end) {
     int port = 0;
-    if (absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadAll(path)), &port) &&
+    if (absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadTextFile(path)),
+                         &port) &&
         port > 0)
       return port;
     const std::optional<int> code = PollExit(pid);
@@ -122,6 +116,13 @@ absl::StatusOr<int> WaitForPortFile(const std::string& path, pid_t pid,
   }
   return absl::DeadlineExceededError(
       absl::StrCat("no port in ", path, " after ", timeout.count(), " ms"));
+}
+
+std::string ReadTextFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 std::string DescribeExit(int exit_code) {

@@ -18,13 +18,6 @@
 namespace pserve {
 namespace {
 
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // ps_launch with 2 servers and 2 tiny workers on `data`, logs in `logs`.
 std::vector<std::string> LaunchArgv(
     const std::string& data, const std::string& logs, int steps,
@@ -52,7 +45,7 @@ std::vector<std::string> LaunchArgv(
 bool WaitForText(const std::string& path, const std::string& needle,
                  int timeout_s) {
   for (int i = 0; i < timeout_s * 10; ++i) {
-    if (Slurp(path).find(needle) != std::string::npos) return true;
+    if (ReadTextFile(path).find(needle) != std::string::npos) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return false;
@@ -61,7 +54,7 @@ bool WaitForText(const std::string& path, const std::string& needle,
 // name ("worker 1") -> last PID started under it, from pids.txt.
 std::map<std::string, pid_t> Pids(const std::string& logs) {
   std::map<std::string, pid_t> pids;
-  std::istringstream in(Slurp(logs + "/pids.txt"));
+  std::istringstream in(ReadTextFile(logs + "/pids.txt"));
   std::string kind, index;
   pid_t pid;
   while (in >> pid >> kind >> index) pids[kind + " " + index] = pid;
@@ -71,11 +64,29 @@ std::map<std::string, pid_t> Pids(const std::string& logs) {
 // How many PIDs listed in pids.txt still run.
 int StillRunning(const std::string& logs) {
   int n = 0;
-  std::istringstream in(Slurp(logs + "/pids.txt"));
+  std::istringstream in(ReadTextFile(logs + "/pids.txt"));
   std::string line;
   while (std::getline(in, line))
     if (kill(std::stoi(line), 0) == 0) ++n;
   return n;
+}
+
+// A launcher started on its own corpus in TestTempDir()/name, with the
+// first steps of worker 1 seen (training) or not.
+struct RunningJob {
+  std::string dir, logs;
+  Started launch;
+  bool training = false;
+};
+RunningJob StartJob(const std::string& name, int steps,
+                    const std::vector<std::string>& extra = {}) {
+  RunningJob j;
+  j.dir = TestTempDir() + "/" + name;
+  j.logs = j.dir + "/logs";
+  j.launch = StartProcess(
+      LaunchArgv(PrepareCorpus(j.dir), j.logs, steps, extra), j.dir + "/out");
+  j.training = WaitForText(j.logs + "/worker-1.log", "] step 2 ", 120);
+  return j;
 }
 
 TEST_CASE("ps_launch runs a job, streams every process and stops the servers") {
@@ -88,24 +99,21 @@ TEST_CASE("ps_launch runs a job, streams every process and stops the servers") {
   for (const char* s : {"[server 0] ", "[server 1] ", "[worker 0] ",
                         "[worker 1] ", "step 12/12  loss ", "RESULT step=12"})
     CHECK(r.output.find(s) != std::string::npos);
-  CHECK(Slurp(logs + "/worker-1.log").find("RESULT step=12") !=
+  CHECK(ReadTextFile(logs + "/worker-1.log").find("RESULT step=12") !=
         std::string::npos);
-  CHECK(Slurp(logs + "/server-0.log").find("shutting down") !=
+  CHECK(ReadTextFile(logs + "/server-0.log").find("shutting down") !=
         std::string::npos);
   CHECK(Pids(logs).size() == 4);
   CHECK(StillRunning(logs) == 0);
 }
 
 TEST_CASE("SIGINT to ps_launch stops every process it started") {
-  const std::string dir = TestTempDir() + "/launch-int";
-  const std::string data = PrepareCorpus(dir);
-  const std::string logs = dir + "/logs";
-  Started launch = StartProcess(LaunchArgv(data, logs, 100000), dir + "/out");
-  const bool training = WaitForText(logs + "/worker-1.log", "] step 2 ", 120);
-  kill(launch.pid, SIGINT);
-  const ProcessResult r = WaitProcess(launch, 60);
+  RunningJob j = StartJob("launch-int", 100000);
+  kill(j.launch.pid, SIGINT);
+  const ProcessResult r = WaitProcess(j.launch, 60);
+  const std::string logs = j.logs;
   INFO(r.output);
-  CHECK(training);
+  CHECK(j.training);
   CHECK(r.exit_code == 130);
   CHECK(r.output.find("interrupted by signal 2") != std::string::npos);
   CHECK(Pids(logs).size() == 4);
@@ -113,16 +121,13 @@ TEST_CASE("SIGINT to ps_launch stops every process it started") {
 }
 
 TEST_CASE("a killed worker is reported and the job stops with its status") {
-  const std::string dir = TestTempDir() + "/launch-kill";
-  const std::string data = PrepareCorpus(dir);
-  const std::string logs = dir + "/logs";
-  Started launch = StartProcess(LaunchArgv(data, logs, 100000), dir + "/out");
-  const bool training = WaitForText(logs + "/worker-1.log", "] step 2 ", 120);
+  RunningJob j = StartJob("launch-kill", 100000);
+  const std::string logs = j.logs;
   const pid_t victim = Pids(logs)["worker 1"];
   if (victim > 0) kill(victim, SIGKILL);
-  const ProcessResult r = WaitProcess(launch, 60);
+  const ProcessResult r = WaitProcess(j.launch, 60);
   INFO(r.output);
-  CHECK(training);
+  CHECK(j.training);
   CHECK(victim > 0);
   CHECK(r.exit_code == 128 + SIGKILL);
   CHECK(r.output.find("worker 1 (pid " + std::to_string(victim) +
@@ -132,23 +137,19 @@ TEST_CASE("a killed worker is reported and the job stops with its status") {
 }
 
 TEST_CASE("--restart_failed brings a killed worker back and the job finishes") {
-  const std::string dir = TestTempDir() + "/launch-restart";
-  const std::string data = PrepareCorpus(dir);
-  const std::string logs = dir + "/logs";
-  Started launch = StartProcess(
-      LaunchArgv(data, logs, 300, {"--restart_failed"}), dir + "/out");
-  const bool training = WaitForText(logs + "/worker-1.log", "] step 2 ", 120);
+  RunningJob j = StartJob("launch-restart", 300, {"--restart_failed"});
+  const std::string logs = j.logs;
   const pid_t victim = Pids(logs)["worker 1"];
   if (victim > 0) kill(victim, SIGKILL);
-  const ProcessResult r = WaitProcess(launch, 240);
+  const ProcessResult r = WaitProcess(j.launch, 240);
   INFO(r.output);
-  CHECK(training);
+  CHECK(j.training);
   CHECK(victim > 0);
   CHECK(r.exit_code == 0);
   CHECK(r.output.find("restarting it with the same flags") !=
         std::string::npos);
   CHECK(Pids(logs)["worker 1"] != victim);
-  CHECK(Slurp(logs + "/worker-1.log").find("resuming at step") !=
+  CHECK(ReadTextFile(logs + "/worker-1.log").find("resuming at step") !=
         std::string::npos);
   CHECK(StillRunning(logs) == 0);
 }

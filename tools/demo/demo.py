@@ -23,7 +23,7 @@ import sys
 import time
 
 import runlog
-from settings import MODELS, PROMPTS, SAMPLES_PER_PROMPT, SAMPLING, TRAIN, describe
+from settings import MODELS, PROMPTS, SAMPLING, TRAIN, describe
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FORTUNES = "/usr/share/games/fortunes"
@@ -242,9 +242,10 @@ def cmd_samples(out):
     how = " ".join(a.lstrip("-").replace("_", "-").replace("=", " ") for a in SAMPLING)
     for res in run["results"].values():
         folder, text = res["folder"], []
+        per_prompt = MODELS[run["model"]]["samples"]
         for i, prompt in enumerate(PROMPTS):
-            for j in range(SAMPLES_PER_PROMPT):
-                k = i * SAMPLES_PER_PROMPT + j
+            for j in range(per_prompt):
+                k = i * per_prompt + j
                 text.append((prompt, generate(run, folder, k, prompt, run["seed"] + k)))
         with open(os.path.join(folder, "samples.txt"), "w", encoding="utf-8") as f:
             for prompt, gen in text:

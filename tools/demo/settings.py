@@ -11,19 +11,19 @@ MODELS = {
     # The default: 4 layers, 128 channels, context 128, on BPE-1024 tokens.
     "small": {"worker_flags": ["--model=small", "--channels=128", "--max_seq_len=128"],
               "batch": 16, "seq": 128, "max_seq": 128, "steps": 600, "lr": 2e-3,
-              "bpe": 1024, "eval_batches": 8, "max_tokens": 120},
+              "bpe": 1024, "eval_batches": 8, "max_tokens": 120, "samples": 4},
     "tiny": {"worker_flags": ["--model=tiny"], "batch": 8, "seq": 64, "max_seq": 64,
-             "steps": 60, "lr": 1e-3, "bpe": 0, "eval_batches": 8, "max_tokens": 80},
+             "steps": 60, "lr": 1e-3, "bpe": 0, "eval_batches": 8, "max_tokens": 80,
+             "samples": 1},
     "gpt2-124m": {"worker_flags": ["--model=gpt2-124m"], "batch": 4, "seq": 1024,
                   "max_seq": 1024, "steps": 50, "lr": 6e-4, "bpe": 0,
-                  "eval_batches": 4, "max_tokens": 160},
+                  "eval_batches": 4, "max_tokens": 160, "samples": 1},
 }
 
+# "samples": per prompt, each with its own seed (a fortune often ends after
+# a line, and the word share needs a few hundred words to mean something).
 PROMPTS = ["The meaning of life is", "Q: What do you get when you cross",
            "Never trust a"]
-# Samples per prompt (each with its own seed): a fortune often ends after a
-# line, and the word share needs a few hundred words to mean something.
-SAMPLES_PER_PROMPT = 4
 SAMPLING = ["--temperature=0.8", "--top_k=40"]
 
 
