@@ -21,7 +21,7 @@ std::vector<std::string> FuzzSeeds() {
     std::unique_ptr<ShardStore> store = FuzzStore(mode);
     std::vector<float> grad(4, 0.5f);
     for (int i = 0; i < store->num_chunks(); ++i)
-      (void)store->Push(i, 0, 0, grad.data());
+      (void)store->Push(i, 0, 0, grad.data(), 1);
     const std::string path = FuzzScratchDir() + "/seed.ckpt";
     if (!WriteCheckpoint(*store, path).ok()) continue;
     std::ifstream in(path, std::ios::binary);

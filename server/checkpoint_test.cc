@@ -47,7 +47,7 @@ void Train(ShardStore& s, int steps) {
   for (int t = 0; t < steps; ++t)
     for (int i = 0; i < s.num_chunks(); ++i) {
       std::vector<float> g(s.chunk_info(i).numel, 0.1f * (t + 1));
-      REQUIRE(s.Push(i, 0, t, g.data()).value());
+      REQUIRE(s.Push(i, 0, t, g.data(), 1).value());
     }
 }
 
@@ -71,8 +71,8 @@ TEST_CASE("checkpoint restores parameters, optimizer state and versions") {
   Train(a, 0);
   for (int i = 0; i < a.num_chunks(); ++i) {
     std::vector<float> g(a.chunk_info(i).numel, -0.3f);
-    REQUIRE(a.Push(i, 0, 3, g.data()).value());
-    REQUIRE(b.Push(i, 0, 3, g.data()).value());
+    REQUIRE(a.Push(i, 0, 3, g.data(), 1).value());
+    REQUIRE(b.Push(i, 0, 3, g.data(), 1).value());
   }
   REQUIRE(Params(a) == Params(b));
 }

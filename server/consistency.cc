@@ -12,6 +12,9 @@ namespace pserve {
 namespace {
 
 constexpr absl::Duration kPollCancel = absl::Milliseconds(100);
+// Steps whose losses are still being collected, at most (async: ranks may
+// be far apart; the oldest open step is dropped beyond this).
+constexpr size_t kMaxOpenLossSteps = 1024;
 
 }  // namespace
 
@@ -21,12 +24,17 @@ Consistency::Consistency(const ConsistencyConfig& config) : config_(config) {
 }
 
 int Consistency::StateArrays() const {
-  return config_.mode == MODE_SYNC ? 1 : 0;
+  return config_.mode == MODE_SYNC ? 3 : 0;
 }
 
 void Consistency::InitGate(ChunkGate& gate, int64_t numel) const {
   const int W = config_.num_workers;
-  if (config_.mode == MODE_SYNC) gate.accum.assign(numel, 0.0f);
+  if (config_.mode == MODE_SYNC) {
+    gate.sum.assign(numel, 0.0);
+    gate.mean.assign(numel, 0.0f);
+    gate.early.resize(W);
+    gate.examples.assign(W, 0);
+  }
   gate.arrived.assign(W, 0);
   gate.prev_arrived.assign(W, 0);
   gate.last_step.assign(W, -1);
@@ -50,7 +58,8 @@ absl::Status Consistency::CheckPush(const ChunkGate& g, uint64_t key, int rank,
 
 absl::StatusOr<PushAdmission> Consistency::Admit(ChunkGate& g, uint64_t key,
                                                  int rank, int64_t step,
-                                                 const float* grad) const {
+                                                 const float* grad,
+                                                 int64_t examples) const {
   absl::Status s = CheckPush(g, key, rank, step);
   if (!s.ok()) return s;
   PushAdmission a;
@@ -62,22 +71,45 @@ absl::StatusOr<PushAdmission> Consistency::Admit(ChunkGate& g, uint64_t key,
     return a;
   }
   if (step != g.version || g.arrived[rank]) return a;  // a retry
-  const size_t n = g.accum.size();
-  if (g.arrived_count == 0) {
-    std::memcpy(g.accum.data(), grad, n * sizeof(float));
-  } else {
-    float* __restrict sum = g.accum.data();
-    for (size_t j = 0; j < n; ++j) sum[j] += grad[j];
-  }
   g.arrived[rank] = 1;
   ++g.arrived_count;
+  g.examples[rank] = examples;
+  if (rank == g.next_rank) {
+    AddToSum(g, grad, examples);
+    ++g.next_rank;
+  } else {
+    g.early[rank].assign(grad, grad + g.sum.size());
+  }
+  SumInRankOrder(g);
   a.fresh = true;
   if (g.arrived_count == config_.num_workers) {
-    const float inv = 1.0f / static_cast<float>(config_.num_workers);
-    for (float& v : g.accum) v *= inv;
-    a.apply = g.accum.data();
+    const double total = static_cast<double>(g.summed_examples);
+    for (size_t j = 0; j < g.mean.size(); ++j)
+      g.mean[j] = static_cast<float>(g.sum[j] / total);
+    a.apply = g.mean.data();
   }
   return a;
+}
+
+void Consistency::AddToSum(ChunkGate& g, const float* grad,
+                           int64_t examples) const {
+  const double n = static_cast<double>(examples);
+  double* __restrict sum = g.sum.data();
+  const size_t len = g.sum.size();
+  if (g.summed_examples == 0) {
+    for (size_t j = 0; j < len; ++j) sum[j] = n * grad[j];
+  } else {
+    for (size_t j = 0; j < len; ++j) sum[j] += n * grad[j];
+  }
+  g.summed_examples += examples;
+}
+
+// Adds the waiting pushes of the ranks now next in line.
+void Consistency::SumInRankOrder(ChunkGate& g) const {
+  while (g.next_rank < config_.num_workers && g.arrived[g.next_rank]) {
+    const int r = g.next_rank++;
+    AddToSum(g, g.early[r].data(), g.examples[r]);
+  }
 }
 
 void Consistency::Applied(ChunkGate& g) const {
@@ -85,14 +117,20 @@ void Consistency::Applied(ChunkGate& g) const {
   if (config_.mode != MODE_SYNC) return;
   g.prev_arrived.swap(g.arrived);
   std::fill(g.arrived.begin(), g.arrived.end(), 0);
+  std::fill(g.examples.begin(), g.examples.end(), 0);
   g.arrived_count = 0;
+  g.next_rank = 0;
+  g.summed_examples = 0;
 }
 
 void Consistency::RestoreGate(ChunkGate& g, int64_t version) const {
   g.version = version;
   std::fill(g.arrived.begin(), g.arrived.end(), 0);
   std::fill(g.prev_arrived.begin(), g.prev_arrived.end(), 0);
+  std::fill(g.examples.begin(), g.examples.end(), 0);
   g.arrived_count = 0;
+  g.next_rank = 0;
+  g.summed_examples = 0;
 }
 
 int64_t Consistency::ResumeStep(const ChunkGate& g, int rank) const {
@@ -160,6 +198,44 @@ int64_t Consistency::MinClock() const {
   absl::MutexLock lock(&clock_mu_);
   if (clocks_.empty()) return 0;
   return *std::min_element(clocks_.begin(), clocks_.end());
+}
+
+void Consistency::RecordLoss(int rank, int64_t step, double loss,
+                             int64_t examples) {
+  if (rank < 0 || rank >= config_.num_workers || examples <= 0) return;
+  absl::MutexLock lock(&loss_mu_);
+  if (step <= latest_loss_.step) return;  // a retry of a complete step
+  StepLosses& s = open_losses_[step];
+  if (s.examples.empty()) {
+    s.loss.assign(config_.num_workers, 0.0);
+    s.examples.assign(config_.num_workers, 0);
+  }
+  if (s.examples[rank] != 0) return;  // reported by an earlier request
+  s.loss[rank] = loss;
+  s.examples[rank] = examples;
+  if (++s.reported == config_.num_workers) {
+    CompleteLossLocked(step, s);
+    open_losses_.erase(open_losses_.begin(), open_losses_.upper_bound(step));
+  }
+  while (open_losses_.size() > kMaxOpenLossSteps)
+    open_losses_.erase(open_losses_.begin());
+}
+
+void Consistency::CompleteLossLocked(int64_t step, const StepLosses& s) {
+  double weighted = 0;
+  int64_t n = 0;
+  for (int r = 0; r < config_.num_workers; ++r) {  // rank order: exact
+    weighted += static_cast<double>(s.examples[r]) * s.loss[r];
+    n += s.examples[r];
+  }
+  latest_loss_.step = step;
+  latest_loss_.loss = weighted / static_cast<double>(n);
+  latest_loss_.examples = n;
+}
+
+GlobalLoss Consistency::LatestGlobalLoss() const {
+  absl::MutexLock lock(&loss_mu_);
+  return latest_loss_;
 }
 
 }  // namespace pserve

@@ -1,16 +1,19 @@
 // The consistency rules of one server, in one place: the sync barrier
-// (which ranks a step waits for and when it is applied), async/SSP push
-// admission, the SSP clock table, and the pull gates (version and clock).
+// (which ranks a step waits for, exact example-weighted aggregation in rank
+// order, when it is applied), async/SSP push admission, the SSP clock
+// table, the pull gates (version and clock) and the global training loss.
 // The shard store keeps storage and the optimizer and asks these rules what
 // to do with each push and pull.
 // Thread-safety: per-chunk state (ChunkGate) is guarded by the owning
 // chunk's mutex, which the caller holds where a method says so; the SSP
-// clock table has its own mutex (lock order: chunk mutex, then clock mutex).
+// clock table and the loss table have a mutex each (lock order: chunk
+// mutex, then clock or loss mutex).
 #ifndef PSERVE_SERVER_CONSISTENCY_H_
 #define PSERVE_SERVER_CONSISTENCY_H_
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -37,9 +40,24 @@ struct ChunkGate {
   std::vector<char> arrived;
   std::vector<char> prev_arrived;
   int arrived_count = 0;
-  std::vector<float> accum;  // sync: sum of this step's gradients (numel)
+  // Sync, exact aggregation: ranks enter `sum` in rank order whatever the
+  // order their pushes arrive in, so a step's mean is bit-reproducible; a
+  // push that arrives before a lower rank's waits in `early`.
+  std::vector<double> sum;  // sum of n_r * g_r over ranks < next_rank
+  std::vector<float> mean;  // the step's weighted mean, for the optimizer
+  std::vector<std::vector<float>> early;  // per rank, (numel) once used
+  std::vector<int64_t> examples;          // per rank: this step's n_r
+  int next_rank = 0;                      // lowest rank not yet in `sum`
+  int64_t summed_examples = 0;            // sum of n_r in `sum`
   // Async/ssp: the last step applied from each rank (-1: none).
   std::vector<int64_t> last_step;
+};
+
+// The example-weighted mean of the ranks' training losses of one step.
+struct GlobalLoss {
+  int64_t step = -1;  // -1: no step complete yet
+  double loss = 0;
+  int64_t examples = 0;
 };
 
 // What the store does with an admitted push.
@@ -55,7 +73,8 @@ class Consistency {
   ConsistencyMode mode() const { return config_.mode; }
   const ConsistencyConfig& config() const { return config_; }
 
-  // Float arrays per parameter the rules keep (sync: the step's sum).
+  // Float-sized arrays per parameter the rules keep (sync: the double sum
+  // and the mean; a push arriving before a lower rank's adds one more).
   int StateArrays() const;
 
   // Sizes the gate of a new chunk of `numel` elements.
@@ -67,11 +86,14 @@ class Consistency {
                          int64_t step) const;
 
   // Admits a push already checked by CheckPush (rechecked here) of grad
-  // (numel). Sync accumulates it and, when the step's last rank arrived,
-  // returns the mean to apply; async/ssp returns grad itself. The caller
-  // holds the chunk's mutex, applies `apply` if set, then calls Applied.
+  // (numel), the mean gradient over `examples` (> 0) examples. Sync adds it
+  // to the step in rank order and, when the step's last rank arrived,
+  // returns sum_r n_r g_r / sum_r n_r to apply; async/ssp returns grad
+  // itself. The caller holds the chunk's mutex, applies `apply` if set,
+  // then calls Applied.
   absl::StatusOr<PushAdmission> Admit(ChunkGate& gate, uint64_t key, int rank,
-                                      int64_t step, const float* grad) const;
+                                      int64_t step, const float* grad,
+                                      int64_t examples) const;
 
   // Records that the optimizer ran once on the admitted gradient.
   void Applied(ChunkGate& gate) const;
@@ -106,10 +128,30 @@ class Consistency {
   // The slowest rank's SSP clock (0 before any pull).
   int64_t MinClock() const;
 
+  // Records rank's training loss at `step` over `examples` examples (the
+  // first report of a (rank, step) counts; later ones are retries). When
+  // every rank reported the step, it becomes the latest global loss. Steps
+  // older than the latest complete one are ignored. Never blocks long.
+  void RecordLoss(int rank, int64_t step, double loss, int64_t examples);
+  GlobalLoss LatestGlobalLoss() const;
+
  private:
+  struct StepLosses {
+    std::vector<double> loss;       // per rank
+    std::vector<int64_t> examples;  // per rank; 0: not reported
+    int reported = 0;
+  };
+  void AddToSum(ChunkGate& gate, const float* grad, int64_t examples) const;
+  void SumInRankOrder(ChunkGate& gate) const;
+  void CompleteLossLocked(int64_t step, const StepLosses& s)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(loss_mu_);
+
   const ConsistencyConfig config_;
   mutable absl::Mutex clock_mu_;
   std::vector<int64_t> clocks_ ABSL_GUARDED_BY(clock_mu_);
+  mutable absl::Mutex loss_mu_;
+  std::map<int64_t, StepLosses> open_losses_ ABSL_GUARDED_BY(loss_mu_);
+  GlobalLoss latest_loss_ ABSL_GUARDED_BY(loss_mu_);
 };
 
 }  // namespace pserve

@@ -2,6 +2,7 @@
 // its retries, async admission, the version and SSP pull gates.
 #include "server/consistency.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <vector>
 
@@ -26,28 +27,80 @@ TEST_CASE("mode words parse in one place and round-trip") {
   REQUIRE(bad.status().message().find("'bsp'") != absl::string_view::npos);
 }
 
-TEST_CASE("sync applies the mean once every rank pushed; retries count once") {
+TEST_CASE("sync applies the weighted mean once every rank pushed") {
   Consistency rules(Config(MODE_SYNC, 2));
   ChunkGate g;
   rules.InitGate(g, 2);
   const float g0[2] = {1, 2}, g1[2] = {3, 6};
-  PushAdmission a = rules.Admit(g, 7, 0, 0, g0).value();
+  // Rank 1 first, over 3 examples; rank 0 over 1 example.
+  PushAdmission a = rules.Admit(g, 7, 1, 0, g1, 3).value();
   REQUIRE((a.fresh && a.apply == nullptr));
-  REQUIRE_FALSE(rules.Admit(g, 7, 0, 0, g0).value().fresh);  // retry
-  a = rules.Admit(g, 7, 1, 0, g1).value();
+  REQUIRE_FALSE(rules.Admit(g, 7, 1, 0, g1, 3).value().fresh);  // retry
+  a = rules.Admit(g, 7, 0, 0, g0, 1).value();
   REQUIRE((a.fresh && a.apply != nullptr));
-  REQUIRE(a.apply[0] == 2.0f);
-  REQUIRE(a.apply[1] == 4.0f);
+  REQUIRE(a.apply[0] == 2.5f);  // (1 * 1 + 3 * 3) / 4
+  REQUIRE(a.apply[1] == 5.0f);  // (1 * 2 + 3 * 6) / 4
   rules.Applied(g);
   REQUIRE(g.version == 1);
   // A retry of the applied step is recognised; other steps are refused.
-  REQUIRE_FALSE(rules.Admit(g, 7, 1, 0, g1).value().fresh);
+  REQUIRE_FALSE(rules.Admit(g, 7, 1, 0, g1, 3).value().fresh);
   REQUIRE(absl::IsOutOfRange(rules.CheckPush(g, 7, 0, 2)));
-  rules.Admit(g, 7, 0, 1, g0).value();
-  rules.Admit(g, 7, 1, 1, g1).value();
+  rules.Admit(g, 7, 0, 1, g0, 1).value();
+  rules.Admit(g, 7, 1, 1, g1, 1).value();
   rules.Applied(g);
   REQUIRE(absl::IsOutOfRange(rules.CheckPush(g, 7, 0, 0)));
   REQUIRE(rules.ResumeStep(g, 1) == 2);
+}
+
+// The mean of one sync step of W ranks pushed in the given order.
+std::vector<float> MeanInOrder(const std::vector<std::vector<float>>& grads,
+                               const std::vector<int64_t>& examples,
+                               const std::vector<int>& order) {
+  Consistency rules(Config(MODE_SYNC, static_cast<int>(grads.size())));
+  ChunkGate g;
+  rules.InitGate(g, static_cast<int64_t>(grads[0].size()));
+  const float* apply = nullptr;
+  for (int r : order)
+    apply = rules.Admit(g, 1, r, 0, grads[r].data(), examples[r]).value().apply;
+  REQUIRE(apply != nullptr);
+  return std::vector<float>(apply, apply + grads[0].size());
+}
+
+TEST_CASE("the sync mean is bit-identical for every arrival order") {
+  std::vector<std::vector<float>> grads(4, std::vector<float>(257));
+  uint32_t x = 12345;
+  for (auto& v : grads)
+    for (float& e : v) {
+      x = x * 1664525u + 1013904223u;  // values of very different magnitude
+      e = (static_cast<float>(x >> 8) / 16777216.0f - 0.5f) *
+          static_cast<float>(1u << (x % 20));
+    }
+  const std::vector<int64_t> examples = {8, 3, 8, 5};
+  std::vector<int> order = {0, 1, 2, 3};
+  const std::vector<float> want = MeanInOrder(grads, examples, order);
+  int orders = 0;
+  bool all_equal = true;
+  while (std::next_permutation(order.begin(), order.end())) {
+    all_equal = all_equal && MeanInOrder(grads, examples, order) == want;
+    ++orders;
+  }
+  REQUIRE(orders == 23);
+  REQUIRE(all_equal);
+}
+
+TEST_CASE("the global loss is the example-weighted mean once all reported") {
+  Consistency rules(Config(MODE_SYNC, 2));
+  REQUIRE(rules.LatestGlobalLoss().step == -1);
+  rules.RecordLoss(1, 0, 4.0, 3);
+  rules.RecordLoss(1, 0, 100.0, 3);  // a retry: ignored
+  REQUIRE(rules.LatestGlobalLoss().step == -1);
+  rules.RecordLoss(0, 0, 2.0, 1);
+  GlobalLoss l = rules.LatestGlobalLoss();
+  REQUIRE(l.step == 0);
+  REQUIRE(l.loss == 3.5);  // (2 * 1 + 4 * 3) / 4
+  REQUIRE(l.examples == 4);
+  rules.RecordLoss(0, 0, 9.0, 1);  // the past: ignored
+  REQUIRE(rules.LatestGlobalLoss().loss == 3.5);
 }
 
 TEST_CASE("async applies every new push at once and skips retries") {
@@ -55,9 +108,9 @@ TEST_CASE("async applies every new push at once and skips retries") {
   ChunkGate g;
   rules.InitGate(g, 1);
   const float grad[1] = {1};
-  PushAdmission a = rules.Admit(g, 1, 1, 5, grad).value();
+  PushAdmission a = rules.Admit(g, 1, 1, 5, grad, 1).value();
   REQUIRE((a.fresh && a.apply == grad));
-  REQUIRE_FALSE(rules.Admit(g, 1, 1, 5, grad).value().fresh);
+  REQUIRE_FALSE(rules.Admit(g, 1, 1, 5, grad, 1).value().fresh);
   REQUIRE(rules.ResumeStep(g, 1) == 6);
   REQUIRE(rules.ResumeStep(g, 0) == 0);
 }

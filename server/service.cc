@@ -4,6 +4,7 @@
 #include "server/service.h"
 
 #include <chrono>
+#include <cmath>
 #include <vector>
 
 #include "absl/cleanup/cleanup.h"
@@ -131,6 +132,9 @@ grpc::Status ParameterServerService::Pull(grpc::ServerContext* ctx,
         store_->ReadEncoded(local[j], req->dtype(), out->mutable_data()));
     bytes += out->data().size();
   }
+  const GlobalLoss loss = store_->rules().LatestGlobalLoss();
+  resp->set_global_loss(loss.loss);
+  resp->set_global_loss_step(loss.step);
   counters_.sync_wait_us.fetch_add(absl::ToInt64Microseconds(waited));
   counters_.pulls.fetch_add(1);
   counters_.bytes_out.fetch_add(bytes);
@@ -141,6 +145,15 @@ absl::Status ParameterServerService::ValidatePush(
     const PushRequest& req, std::vector<int>* local) const {
   absl::Status s = CheckCaller(req.caller(), true);
   if (!s.ok()) return s;
+  if (req.example_count() <= 0)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "example_count is ", req.example_count(),
+        ": every push must say how many examples (> 0) its gradient is the "
+        "mean over"));
+  if (!std::isfinite(req.loss()))
+    return absl::InvalidArgumentError(
+        absl::StrCat("the loss at step ", req.step(),
+                     " is NaN or Inf; lower the learning rate"));
   const size_t elem = WireBytesPerElement(req.dtype());
   if (elem == 0)
     return absl::InvalidArgumentError(absl::StrCat(
@@ -197,8 +210,8 @@ grpc::Status ParameterServerService::Push(grpc::ServerContext*,
       g = grad.data();
     }
     const absl::Time start = absl::Now();
-    absl::StatusOr<bool> applied =
-        store_->Push(local[j], req->caller().rank(), req->step(), g);
+    absl::StatusOr<bool> applied = store_->Push(
+        local[j], req->caller().rank(), req->step(), g, req->example_count());
     if (update_seconds_ != nullptr)
       update_seconds_->Observe(absl::ToDoubleSeconds(absl::Now() - start));
     if (!applied.ok()) return Reject(applied.status());
@@ -206,6 +219,8 @@ grpc::Status ParameterServerService::Push(grpc::ServerContext*,
     resp->add_accepted(*applied);
     bytes += c.data().size();
   }
+  store_->rules().RecordLoss(req->caller().rank(), req->step(), req->loss(),
+                             req->example_count());
   counters_.pushes.fetch_add(1);
   counters_.bytes_in.fetch_add(bytes);
   return grpc::Status::OK;
@@ -252,6 +267,9 @@ grpc::Status ParameterServerService::GetStats(grpc::ServerContext*,
   resp->set_initialized(store_->initialized());
   resp->set_duplicate_pushes(counters_.duplicate_pushes.load());
   resp->set_rejected_requests(counters_.rejected.load());
+  const GlobalLoss loss = store_->rules().LatestGlobalLoss();
+  resp->set_global_loss(loss.loss);
+  resp->set_global_loss_step(loss.step);
   return grpc::Status::OK;
 }
 

@@ -65,6 +65,8 @@ PushRequest SeedPush(int rank, int64_t step, DType dtype, int numel_cut) {
   req.mutable_caller()->set_rank(rank);
   req.set_step(step);
   req.set_dtype(dtype);
+  req.set_example_count(4);
+  req.set_loss(1.5);
   std::unique_ptr<ShardStore> store = FuzzStore(MODE_ASYNC);
   for (int i = 0; i < store->num_chunks(); ++i) {
     ChunkData* c = req.add_chunks();

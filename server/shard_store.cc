@@ -149,11 +149,11 @@ absl::Status ShardStore::CheckPushStep(int i, int rank, int64_t step) const {
 }
 
 absl::StatusOr<bool> ShardStore::Push(int i, int rank, int64_t step,
-                                      const float* grad) {
+                                      const float* grad, int64_t examples) {
   Chunk& c = *chunks_[i];
   absl::MutexLock lock(&c.mu);
   absl::StatusOr<PushAdmission> a =
-      rules_.Admit(c.gate, c.info.key, rank, step, grad);
+      rules_.Admit(c.gate, c.info.key, rank, step, grad, examples);
   if (!a.ok()) return a.status();
   if (a->apply != nullptr) {
     ApplyOptimizer(c, a->apply);

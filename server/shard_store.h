@@ -76,7 +76,9 @@ class ShardStore {
   // optimizer when they say so. Returns false for a retry of a push already
   // counted. The caller has validated the gradient; CheckPushStep errors
   // are rechecked here.
-  absl::StatusOr<bool> Push(int i, int rank, int64_t step, const float* grad);
+  // `examples` (> 0) is how many examples grad is the mean over.
+  absl::StatusOr<bool> Push(int i, int rank, int64_t step, const float* grad,
+                            int64_t examples);
 
   // Waits until chunk i's version >= min_version (sync), the deadline, or
   // `cancelled` returning true (polled every 100 ms). DEADLINE_EXCEEDED /
@@ -97,6 +99,10 @@ class ShardStore {
                           absl::Duration* waited) {
     return rules_.AwaitClock(rank, clock, deadline, cancelled, waited);
   }
+
+  // The consistency rules (global loss, clocks); see consistency.h.
+  Consistency& rules() { return rules_; }
+  const Consistency& rules() const { return rules_; }
 
   // Copies chunk i's state (locks that chunk only). Never blocks on peers.
   ChunkSnapshot Snapshot(int i) const;

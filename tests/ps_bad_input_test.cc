@@ -63,6 +63,8 @@ PushRequest GoodPush(const ModelLayout& layout, int rank, int64_t step) {
   req.mutable_caller()->set_role(Caller::WORKER);
   req.mutable_caller()->set_rank(rank);
   req.set_step(step);
+  req.set_example_count(8);
+  req.set_loss(2.5);
   ChunkData* d = req.add_chunks();
   d->set_key(layout.chunks()[0].key);
   std::vector<float> g(layout.chunks()[0].numel, 0.25f);
@@ -115,6 +117,15 @@ TEST_CASE("malformed pushes are refused and change nothing") {
   ExpectRejected(raw, r, grpc::INVALID_ARGUMENT, "twice");
   // A good first chunk followed by a bad one: nothing may be applied.
   r = GoodPush(layout, 0, 0);
+  r.clear_example_count();
+  ExpectRejected(raw, r, grpc::INVALID_ARGUMENT, "example_count");
+  r = GoodPush(layout, 0, 0);
+  r.set_example_count(-3);
+  ExpectRejected(raw, r, grpc::INVALID_ARGUMENT, "example_count is -3");
+  r = GoodPush(layout, 0, 0);
+  r.set_loss(std::numeric_limits<double>::infinity());
+  ExpectRejected(raw, r, grpc::INVALID_ARGUMENT, "loss");
+  r = GoodPush(layout, 0, 0);
   ChunkData* bad = r.add_chunks();
   bad->set_key(layout.chunks()[1].key);
   bad->set_data("xyz");
@@ -127,7 +138,7 @@ TEST_CASE("malformed pushes are refused and change nothing") {
   REQUIRE(stats_after.min_version() == 0);
   REQUIRE(stats_after.pushes() == stats_before.pushes());
   REQUIRE(stats_after.rejected_requests() ==
-          stats_before.rejected_requests() + 11);
+          stats_before.rejected_requests() + 14);
   // Step 0 is still open for both workers: the good push is accepted.
   REQUIRE(raw.Push(GoodPush(layout, 0, 0)).ok());
 }
@@ -268,7 +279,7 @@ TEST_CASE("the server's /metrics moves with traffic") {
   REQUIRE(first.find("pserve_pushes_total") != std::string::npos);
   for (int t = 0; t < 3; ++t) {
     REQUIRE(client->Pull(p.data(), t, t).ok());
-    REQUIRE(client->Push(KnownGrads(0, t, p.size()).data(), t).ok());
+    REQUIRE(client->Push(KnownGrads(0, t, p.size()).data(), {t, 1}).ok());
   }
   std::string text;
   for (int i = 0; i < 50; ++i) {  // refreshed every 500 ms

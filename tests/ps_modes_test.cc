@@ -38,7 +38,7 @@ absl::StatusOr<std::vector<float>> SyncWorker(const LocalCluster& cluster,
   for (int t = 0; t < steps; ++t) {
     absl::StatusOr<int64_t> v = (*client)->Pull(params.data(), t, t);
     if (!v.ok()) return v.status();
-    absl::Status s = (*client)->Push(KnownGrads(w, t, n).data(), t);
+    absl::Status s = (*client)->Push(KnownGrads(w, t, n).data(), {t, 1});
     if (!s.ok()) return s;
   }
   absl::StatusOr<int64_t> v = (*client)->Pull(params.data(), steps, steps);
@@ -121,9 +121,9 @@ TEST_CASE("async applies each of 4 concurrent workers' pushes exactly once") {
       const int64_t n = (*client)->layout().total_params();
       for (int t = 0; t < steps && outcome[w].ok(); ++t) {
         auto g = KnownGrads(w, t, n);
-        outcome[w] = (*client)->Push(g.data(), t);
+        outcome[w] = (*client)->Push(g.data(), {t, 1});
         if (outcome[w].ok())
-          outcome[w] = (*client)->Push(g.data(), t);  // a retry: ignored
+          outcome[w] = (*client)->Push(g.data(), {t, 1});  // a retry: ignored
       }
     });
   }
@@ -202,8 +202,8 @@ TEST_CASE("a retried sync push is applied once") {
   std::vector<float> before(n), after(n);
   REQUIRE(client->Pull(before.data(), 0, 0).ok());
   auto g = KnownGrads(0, 0, n);
-  REQUIRE(client->Push(g.data(), 0).ok());
-  REQUIRE(client->Push(g.data(), 0).ok());  // retry after the step applied
+  REQUIRE(client->Push(g.data(), {0, 1}).ok());
+  REQUIRE(client->Push(g.data(), {0, 1}).ok());  // retry after the step applied
   REQUIRE(client->Pull(after.data(), 1, 1).value() == 1);
   for (int64_t i = 0; i < n; ++i) REQUIRE(after[i] == before[i] - g[i]);
   auto stats = client->GetStats();
@@ -228,7 +228,8 @@ TEST_CASE("Checkpoint then --restore_from resumes the same state") {
     trained.resize(client->layout().total_params());
     for (int t = 0; t < 2; ++t) {
       REQUIRE(client->Pull(trained.data(), t, t).ok());
-      REQUIRE(client->Push(KnownGrads(0, t, trained.size()).data(), t).ok());
+      REQUIRE(
+          client->Push(KnownGrads(0, t, trained.size()).data(), {t, 1}).ok());
     }
     REQUIRE(client->Pull(trained.data(), 2, 2).ok());
     auto written = client->Checkpoint("");
@@ -269,7 +270,7 @@ TEST_CASE("a restarted worker resumes where the servers are") {
     std::vector<float> p(first->layout().total_params());
     for (int t = 0; t < 2; ++t) {
       REQUIRE(first->Pull(p.data(), t, t).ok());
-      REQUIRE(first->Push(KnownGrads(0, t, p.size()).data(), t).ok());
+      REQUIRE(first->Push(KnownGrads(0, t, p.size()).data(), {t, 1}).ok());
     }
     auto again = MakeClient(*cluster, 0, model);  // same rank, new process
     REQUIRE(again->resume_step() == 2);
@@ -280,7 +281,7 @@ TEST_CASE("a restarted worker resumes where the servers are") {
     InitRequest model = SmallModel(2, MODE_ASYNC);
     auto first = MakeClient(*cluster, 0, model);
     std::vector<float> g = KnownGrads(0, 0, first->layout().total_params());
-    for (int t = 0; t < 3; ++t) REQUIRE(first->Push(g.data(), t).ok());
+    for (int t = 0; t < 3; ++t) REQUIRE(first->Push(g.data(), {t, 1}).ok());
     REQUIRE(MakeClient(*cluster, 0, model)->resume_step() == 3);
     REQUIRE(MakeClient(*cluster, 1, model)->resume_step() == 0);
   }

@@ -54,7 +54,7 @@ double MeasurePushPull(const std::string& binary, int clients, int rounds) {
   const int64_t n = conns[0]->layout().total_params();
   std::vector<std::vector<float>> bufs(clients, std::vector<float>(n, 1e-3f));
   auto round = [&](int c, int step) {
-    auto s = conns[c]->Push(bufs[c].data(), step);
+    auto s = conns[c]->Push(bufs[c].data(), {step, 1});
     if (s.ok()) s = conns[c]->Pull(bufs[c].data(), 0, step).status();
     return s.ok();
   };

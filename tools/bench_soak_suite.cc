@@ -75,7 +75,7 @@ void RunClient(PsClient& client, uint32_t seed, const std::atomic<bool>& stop,
       if (rng() % 2) tensors.push_back(t);
     const bool push = rng() % 2;
     const auto start = std::chrono::steady_clock::now();
-    absl::Status s = push ? client.Push(buf.data(), step, tensors)
+    absl::Status s = push ? client.Push(buf.data(), {step, 1}, tensors)
                           : client.Pull(buf.data(), 0, step, tensors).status();
     const float ms = static_cast<float>(Seconds(start) * 1e3);
     (push ? out->push_ms : out->pull_ms).push_back(ms);

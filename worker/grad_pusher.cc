@@ -32,7 +32,8 @@ void GradientPusher::BuildSchedule() {
   }
 }
 
-void GradientPusher::PushChunks(const std::vector<int>& chunks, int64_t step) {
+void GradientPusher::PushChunks(const std::vector<int>& chunks,
+                                const PushTag& tag) {
   if (chunks.empty()) return;
   const float* source = model_->grads();
   if (!host_gradients_) {
@@ -43,15 +44,15 @@ void GradientPusher::PushChunks(const std::vector<int>& chunks, int64_t step) {
     }
     source = staging_.data();
   }
-  pending_.push_back(client_->PushChunksAsync(source, step, chunks));
+  pending_.push_back(client_->PushChunksAsync(source, tag, chunks));
 }
 
-Gpt::LayerCallback GradientPusher::OverlapCallback(int64_t step) {
-  return [this, step](int layer) { PushChunks(ready_at_[layer + 1], step); };
+Gpt::LayerCallback GradientPusher::OverlapCallback(const PushTag& tag) {
+  return [this, tag](int layer) { PushChunks(ready_at_[layer + 1], tag); };
 }
 
-void GradientPusher::PushAll(const float* grads, int64_t step) {
-  pending_.push_back(client_->PushAsync(grads, step));
+void GradientPusher::PushAll(const float* grads, const PushTag& tag) {
+  pending_.push_back(client_->PushAsync(grads, tag));
 }
 
 absl::Status GradientPusher::Wait() {

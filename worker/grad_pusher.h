@@ -27,13 +27,13 @@ class GradientPusher {
   // otherwise each chunk is first copied to a host staging buffer.
   GradientPusher(PsClient* client, Gpt* model, bool host_gradients);
 
-  // A callback for Gpt::Backward that pushes the chunks of `step` as they
-  // become final. Call Wait() before the model's gradients change.
-  Gpt::LayerCallback OverlapCallback(int64_t step);
+  // A callback for Gpt::Backward that pushes the chunks of tag's step as
+  // they become final. Call Wait() before the model's gradients change.
+  Gpt::LayerCallback OverlapCallback(const PushTag& tag);
 
-  // Starts pushing all of `grads` (host, flat, total_params floats) for
-  // `step`. The buffer must stay valid until Wait() returns.
-  void PushAll(const float* grads, int64_t step);
+  // Starts pushing all of `grads` (host, flat, total_params floats) with
+  // `tag`. The buffer must stay valid until Wait() returns.
+  void PushAll(const float* grads, const PushTag& tag);
 
   // Waits for every push started since the last Wait. Returns the first
   // error (the server's code and message). Blocks.
@@ -44,7 +44,7 @@ class GradientPusher {
 
  private:
   void BuildSchedule();
-  void PushChunks(const std::vector<int>& chunks, int64_t step);
+  void PushChunks(const std::vector<int>& chunks, const PushTag& tag);
 
   PsClient* client_;
   Gpt* model_;

@@ -132,7 +132,9 @@ absl::StatusOr<double> Trainer::OverlappedStep(int64_t step) {
   absl::StatusOr<float> loss = model_->Forward(
       inputs_.data(), targets_.data(), options_.batch_size, options_.seq_len);
   if (!loss.ok()) return loss.status();
-  absl::Status s = model_->Backward(pusher_->OverlapCallback(step));
+  const PushTag tag{step, options_.batch_size * int64_t{options_.seq_len},
+                    static_cast<double>(*loss)};
+  absl::Status s = model_->Backward(pusher_->OverlapCallback(tag));
   if (!s.ok()) return s;
   return static_cast<double>(*loss);
 }
@@ -176,7 +178,8 @@ absl::StatusOr<double> Trainer::AccumulatedStep(int64_t step) {
     loss_sum += *loss;
   }
   ClipGradient();
-  pusher_->PushAll(accum_.data(), step);
+  const int64_t examples = int64_t{k} * options_.batch_size * options_.seq_len;
+  pusher_->PushAll(accum_.data(), PushTag{step, examples, loss_sum / k});
   return loss_sum / k;
 }
 

@@ -146,28 +146,28 @@ absl::StatusOr<int64_t> PsClient::Pull(float* params, int64_t min_version,
   return RunPullBatches(MakeBatches(tensors), params, min_version, clock);
 }
 
-absl::Status PsClient::Push(const float* grads, int64_t step,
+absl::Status PsClient::Push(const float* grads, const PushTag& tag,
                             const std::vector<int>& tensors) {
   if (layout_ == nullptr)
     return absl::FailedPreconditionError("Push before Init");
-  return RunPushBatches(MakeBatches(tensors), grads, step);
+  return RunPushBatches(MakeBatches(tensors), grads, tag);
 }
 
-absl::Status PsClient::PushChunks(const float* grads, int64_t step,
+absl::Status PsClient::PushChunks(const float* grads, const PushTag& tag,
                                   const std::vector<int>& chunks) {
   if (layout_ == nullptr)
     return absl::FailedPreconditionError("Push before Init");
   for (int ci : chunks)
     if (ci < 0 || ci >= static_cast<int>(layout_->chunks().size()))
       return absl::InvalidArgumentError(absl::StrCat("no chunk ", ci));
-  return RunPushBatches(BatchChunks(chunks), grads, step);
+  return RunPushBatches(BatchChunks(chunks), grads, tag);
 }
 
 std::future<absl::Status> PsClient::PushChunksAsync(const float* grads,
-                                                    int64_t step,
+                                                    const PushTag& tag,
                                                     std::vector<int> chunks) {
   return std::async(std::launch::async,
-                    [=] { return PushChunks(grads, step, chunks); });
+                    [=] { return PushChunks(grads, tag, chunks); });
 }
 
 std::future<absl::StatusOr<int64_t>> PsClient::PullAsync(
@@ -177,10 +177,11 @@ std::future<absl::StatusOr<int64_t>> PsClient::PullAsync(
                     [=] { return Pull(params, min_version, clock, tensors); });
 }
 
-std::future<absl::Status> PsClient::PushAsync(const float* grads, int64_t step,
+std::future<absl::Status> PsClient::PushAsync(const float* grads,
+                                              const PushTag& tag,
                                               std::vector<int> tensors) {
   return std::async(std::launch::async,
-                    [=] { return Push(grads, step, tensors); });
+                    [=] { return Push(grads, tag, tensors); });
 }
 
 }  // namespace pserve

@@ -14,10 +14,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/model_layout.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "proto/ps.grpc.pb.h"
+#include "worker/client/wire_codec.h"
 
 namespace pserve {
 
@@ -68,16 +70,21 @@ class PsClient {
                                int64_t clock,
                                const std::vector<int>& tensors = {});
 
+  // The newest global training loss any pull so far carried (step -1
+  // before the first complete step). Never blocks.
+  GlobalLossReport global_loss() const;
+
   // Pushes gradients of the given tensors (all when empty) from grads (flat,
-  // like Pull's buffer) tagged with `step`. Blocks until every server
+  // like Pull's buffer) tagged with tag's step, example count (> 0, else the
+  // servers answer INVALID_ARGUMENT) and loss. Blocks until every server
   // acknowledged; errors carry the server's code and message.
-  absl::Status Push(const float* grads, int64_t step,
+  absl::Status Push(const float* grads, const PushTag& tag,
                     const std::vector<int>& tensors = {});
 
   // Pushes only the given chunks (indices into layout().chunks()), e.g.
   // the chunks of stacked per-layer tensors whose layers backward has
   // finished. Same contract as Push.
-  absl::Status PushChunks(const float* grads, int64_t step,
+  absl::Status PushChunks(const float* grads, const PushTag& tag,
                           const std::vector<int>& chunks);
 
   // Non-blocking variants: the buffers must stay valid until the future is
@@ -86,9 +93,10 @@ class PsClient {
                                                  int64_t min_version,
                                                  int64_t clock,
                                                  std::vector<int> tensors = {});
-  std::future<absl::Status> PushAsync(const float* grads, int64_t step,
+  std::future<absl::Status> PushAsync(const float* grads, const PushTag& tag,
                                       std::vector<int> tensors = {});
-  std::future<absl::Status> PushChunksAsync(const float* grads, int64_t step,
+  std::future<absl::Status> PushChunksAsync(const float* grads,
+                                            const PushTag& tag,
                                             std::vector<int> chunks);
 
   // Per-server statistics, in server order. Blocks.
@@ -119,7 +127,8 @@ class PsClient {
   ParameterServer::Stub* Stub(int server, int batch_index);
   grpc::GenericStub* RawStub(int server, int batch_index);
   absl::Status RunPushBatches(const std::vector<Batch>& batches,
-                              const float* grads, int64_t step);
+                              const float* grads, const PushTag& tag);
+  void NoteGlobalLoss(const GlobalLossReport& seen);
   absl::StatusOr<int64_t> RunPullBatches(const std::vector<Batch>& batches,
                                          float* params, int64_t min_version,
                                          int64_t clock);
@@ -132,6 +141,8 @@ class PsClient {
   std::vector<std::vector<std::unique_ptr<grpc::GenericStub>>> raw_stubs_;
   std::unique_ptr<ModelLayout> layout_;  // set once by Init
   int64_t resume_step_ = 0;              // set by Init
+  mutable absl::Mutex loss_mu_;
+  GlobalLossReport global_loss_ ABSL_GUARDED_BY(loss_mu_);
 };
 
 }  // namespace pserve

@@ -22,6 +22,7 @@ struct RawCall {
   grpc::ByteBuffer response;
   grpc::Status status;
   absl::StatusOr<int64_t> decoded = 0;  // pulls: smallest version
+  GlobalLossReport loss;                // pulls: the server's global loss
   std::vector<ChunkRef> chunks;
 };
 
@@ -108,21 +109,24 @@ absl::StatusOr<int64_t> PsClient::RunPullBatches(
       options_, batches, calls, kPullMethod, options_.pull_timeout,
       [this](int s, int i) { return RawStub(s, i); },
       [dtype, params](RawCall& call) {
-        call.decoded =
-            DecodePullResponse(call.response, call.chunks, dtype, params);
+        call.decoded = DecodePullResponse(call.response, call.chunks, dtype,
+                                          params, &call.loss);
       });
   if (!s.ok()) return s;
   int64_t version = INT64_MAX;
-  for (const RawCall& c : calls) version = std::min(version, *c.decoded);
+  for (const RawCall& c : calls) {
+    version = std::min(version, *c.decoded);
+    NoteGlobalLoss(c.loss);
+  }
   return version == INT64_MAX ? 0 : version;
 }
 
 absl::Status PsClient::RunPushBatches(const std::vector<Batch>& batches,
-                                      const float* grads, int64_t step) {
+                                      const float* grads, const PushTag& tag) {
   std::vector<RawCall> calls(batches.size());
   for (size_t b = 0; b < batches.size(); ++b) {
     calls[b].chunks = RefsOf(*layout_, batches[b].chunks);
-    calls[b].request = EncodePushRequest(MakeCaller(), step, options_.dtype,
+    calls[b].request = EncodePushRequest(MakeCaller(), tag, options_.dtype,
                                          calls[b].chunks, grads);
   }
   return RunRaw(
@@ -138,6 +142,16 @@ absl::Status PsClient::RunPushBatches(const std::vector<Batch>& batches,
         if (!resp.ParseFromString(bytes))
           call.decoded = absl::InternalError("malformed push reply");
       });
+}
+
+void PsClient::NoteGlobalLoss(const GlobalLossReport& seen) {
+  absl::MutexLock lock(&loss_mu_);
+  if (seen.step > global_loss_.step) global_loss_ = seen;
+}
+
+GlobalLossReport PsClient::global_loss() const {
+  absl::MutexLock lock(&loss_mu_);
+  return global_loss_;
 }
 
 absl::StatusOr<std::vector<StatsResponse>> PsClient::GetStats() {

@@ -48,14 +48,17 @@ size_t ChunkBodySize(uint64_t data_bytes) {
 
 }  // namespace
 
-grpc::ByteBuffer EncodePushRequest(const Caller& caller, int64_t step,
+grpc::ByteBuffer EncodePushRequest(const Caller& caller, const PushTag& tag,
                                    DType dtype,
                                    const std::vector<ChunkRef>& chunks,
                                    const float* flat) {
   const std::string caller_bytes = EncodeCaller(caller);
   const size_t elem = WireBytesPerElement(dtype);
   size_t total = 1 + VarintSize(caller_bytes.size()) + caller_bytes.size();
-  total += 1 + VarintSize(static_cast<uint64_t>(step));
+  const uint64_t step = static_cast<uint64_t>(tag.step);
+  const uint64_t examples = static_cast<uint64_t>(tag.example_count);
+  total += 1 + VarintSize(step);
+  total += (1 + VarintSize(examples)) + (1 + 8);  // example_count, loss
   for (const ChunkRef& c : chunks) {
     const size_t body = ChunkBodySize(c.numel * elem);
     total += 1 + VarintSize(body) + body;
@@ -68,7 +71,7 @@ grpc::ByteBuffer EncodePushRequest(const Caller& caller, int64_t step,
   std::memcpy(p, caller_bytes.data(), caller_bytes.size());
   p += caller_bytes.size();
   p = PutVarint(p, Tag(2, kVarint));
-  p = PutVarint(p, static_cast<uint64_t>(step));
+  p = PutVarint(p, step);
   for (const ChunkRef& c : chunks) {
     const size_t bytes = c.numel * elem;
     p = PutVarint(p, Tag(3, kLengthDelimited));
@@ -84,6 +87,12 @@ grpc::ByteBuffer EncodePushRequest(const Caller& caller, int64_t step,
     p = PutVarint(p, Tag(4, kVarint));
     p = PutVarint(p, dtype);
   }
+  p = PutVarint(p, Tag(5, kVarint));
+  p = PutVarint(p, examples);
+  uint64_t loss_bits;
+  std::memcpy(&loss_bits, &tag.loss, 8);
+  p = PutVarint(p, Tag(6, kFixed64));
+  p = PutFixed64(p, loss_bits);
   grpc::Slice slice(raw, grpc::Slice::STEAL_REF);
   return grpc::ByteBuffer(&slice, 1);
 }

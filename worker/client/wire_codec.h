@@ -23,21 +23,34 @@ struct ChunkRef {
   int64_t flat_offset = 0;  // first element in the flat buffer
 };
 
-// Encodes PushRequest{caller, step, chunks{key, data}, dtype} with each
-// chunk's data taken from flat + flat_offset. One allocation, one copy (or
-// one conversion for bf16/fp16).
-grpc::ByteBuffer EncodePushRequest(const Caller& caller, int64_t step,
+// What a push says about its gradient besides the values.
+struct PushTag {
+  int64_t step = 0;           // the step the gradient was computed at
+  int64_t example_count = 0;  // examples it is the mean over; must be > 0
+  double loss = 0;            // mean training loss over those examples
+};
+
+// The job's training loss a pull reply carries (see PullResponse).
+struct GlobalLossReport {
+  int64_t step = -1;  // -1: none yet
+  double loss = 0;
+};
+
+// Encodes PushRequest{caller, step, chunks{key, data}, dtype,
+// example_count, loss} with each chunk's data taken from flat +
+// flat_offset. One allocation, one copy (or one conversion for bf16/fp16).
+grpc::ByteBuffer EncodePushRequest(const Caller& caller, const PushTag& tag,
                                    DType dtype,
                                    const std::vector<ChunkRef>& chunks,
                                    const float* flat);
 
 // Decodes a PullResponse that must hold exactly `expected`, in order,
-// writing each chunk's values to flat + flat_offset. Returns the smallest
-// version seen. INTERNAL with the reason for a malformed or unexpected
-// reply (never crashes on bad bytes).
+// writing each chunk's values to flat + flat_offset and the global loss to
+// *loss (may be null). Returns the smallest version seen. INTERNAL with the
+// reason for a malformed or unexpected reply (never crashes on bad bytes).
 absl::StatusOr<int64_t> DecodePullResponse(
     const grpc::ByteBuffer& buffer, const std::vector<ChunkRef>& expected,
-    DType dtype, float* flat);
+    DType dtype, float* flat, GlobalLossReport* loss = nullptr);
 
 }  // namespace pserve
 

@@ -36,9 +36,11 @@ TEST_CASE("EncodePushRequest parses as the generated PushRequest") {
   caller.set_rank(3);
   for (DType dtype : {FP32, BF16}) {
     PushRequest req;
-    REQUIRE(req.ParseFromString(Flatten(
-        EncodePushRequest(caller, 1234567, dtype, chunks, flat.data()))));
+    REQUIRE(req.ParseFromString(Flatten(EncodePushRequest(
+        caller, PushTag{1234567, 4096, 2.75}, dtype, chunks, flat.data()))));
     REQUIRE(req.caller().rank() == 3);
+    REQUIRE(req.example_count() == 4096);
+    REQUIRE(req.loss() == 2.75);
     REQUIRE(req.caller().role() == Caller::WORKER);
     REQUIRE(req.step() == 1234567);
     REQUIRE(req.dtype() == dtype);
@@ -67,14 +69,20 @@ TEST_CASE("DecodePullResponse reads split slices into place") {
         std::string(reinterpret_cast<const char*>(want.data() + c.flat_offset),
                     c.numel * 4));
   }
+  resp.set_global_loss(3.125);
+  resp.set_global_loss_step(41);
   std::string bytes;
   resp.SerializeToString(&bytes);
   for (size_t piece : {1, 3, 64, 100000}) {
     std::vector<float> got(50, -1);
-    auto v = DecodePullResponse(Split(bytes, piece), chunks, FP32, got.data());
+    GlobalLossReport loss;
+    auto v = DecodePullResponse(Split(bytes, piece), chunks, FP32, got.data(),
+                                &loss);
     REQUIRE(v.ok());
     REQUIRE(*v == 4);
     REQUIRE(got == want);
+    REQUIRE(loss.step == 41);
+    REQUIRE(loss.loss == 3.125);
   }
 }
 

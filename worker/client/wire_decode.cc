@@ -106,7 +106,9 @@ absl::Status ReadChunk(SliceReader& r, size_t len, const ChunkRef& want,
 
 absl::StatusOr<int64_t> DecodePullResponse(
     const grpc::ByteBuffer& buffer, const std::vector<ChunkRef>& expected,
-    DType dtype, float* flat) {
+    DType dtype, float* flat, GlobalLossReport* loss) {
+  GlobalLossReport seen;
+  seen.step = 0;  // the proto3 default when the field is absent
   std::vector<grpc::Slice> slices;
   if (!buffer.Dump(&slices).ok()) return Malformed("cannot read buffer");
   SliceReader r(std::move(slices));
@@ -114,8 +116,18 @@ absl::StatusOr<int64_t> DecodePullResponse(
   size_t next = 0;
   while (r.remaining() > 0) {
     uint64_t tag, len;
-    if (!r.ReadVarint(&tag) || tag != ((1 << 3) | 2) || !r.ReadVarint(&len) ||
-        len > r.remaining())
+    if (!r.ReadVarint(&tag)) return Malformed("bad tag");
+    if (tag == ((2 << 3) | 1)) {  // global_loss
+      if (!r.Read(&seen.loss, 8)) return Malformed("short global_loss");
+      continue;
+    }
+    if (tag == ((3 << 3) | 0)) {  // global_loss_step
+      uint64_t v;
+      if (!r.ReadVarint(&v)) return Malformed("bad global_loss_step");
+      seen.step = static_cast<int64_t>(v);
+      continue;
+    }
+    if (tag != ((1 << 3) | 2) || !r.ReadVarint(&len) || len > r.remaining())
       return Malformed("bad chunk header");
     if (next >= expected.size()) return Malformed("more chunks than asked");
     int64_t version = 0;
@@ -124,6 +136,7 @@ absl::StatusOr<int64_t> DecodePullResponse(
     min_version = std::min(min_version, version);
   }
   if (next != expected.size()) return Malformed("fewer chunks than asked");
+  if (loss != nullptr) *loss = seen;
   return min_version == INT64_MAX ? 0 : min_version;
 }
 
