@@ -2,9 +2,10 @@
 # Container check (tools/checks/k8s_containers.py): builds the server and
 # CPU-worker images with podman and runs the cpu overlay's pods as
 # containers. Slow from cold (packages and a full compile in the image
-# build), so from tools/test.sh it runs only when its inputs (deploy/,
-# tools/setup.sh, the container checks) differ from main and have not
-# passed on this machine yet.
+# build), so from tools/test.sh it runs only once it has passed on this
+# machine (a first --force run), and then only when its inputs (deploy/,
+# tools/setup.sh, the container checks) differ from main and have not passed
+# here with these exact contents.
 # Usage: tools/checks/k8s_containers.sh [--force]   (--force: run regardless)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,7 +28,12 @@ if ((!force)); then
       "(tools/checks/k8s_containers.sh --force runs it anyway)"
     exit 0
   fi
-  if [[ -f "$cache/passed" && "$(cat "$cache/passed")" == "$inputs" ]]; then
+  if [[ ! -f "$cache/passed" ]]; then
+    echo "SKIP containers: never passed on this machine; run tools/checks/k8s_containers.sh" \
+      "--force once (it builds the images from nothing: slow), then tools/test.sh runs it on changes"
+    exit 0
+  fi
+  if [[ "$(cat "$cache/passed")" == "$inputs" ]]; then
     echo "SKIP containers: these inputs already passed on this machine" \
       "(tools/checks/k8s_containers.sh --force runs it anyway)"
     exit 0
