@@ -75,6 +75,8 @@ std::string InitString(const InitRule& r) {
       return "zeros";
     case InitRule::ONES:
       return "ones";
+    case InitRule::UNIFORM:
+      return absl::StrCat("uniform(bound=", r.bound(), ")");
     default:
       return absl::StrCat("normal(std=", r.std(), ")");
   }
@@ -167,11 +169,20 @@ float InitValue(uint64_t seed, const std::string& name, int64_t index,
 
 void FillInit(uint64_t seed, const std::string& name, int64_t first, int64_t n,
               const InitRule& rule, float* out) {
+  const uint64_t base = SplitMix64(seed ^ Fnv1a(name));
+  if (rule.kind() == InitRule::UNIFORM) {
+    for (int64_t i = 0; i < n; ++i) {
+      const uint64_t r =
+          SplitMix64(base + 2 * static_cast<uint64_t>(first + i));
+      const double u = (r >> 11) * (1.0 / 9007199254740992.0);  // [0, 1)
+      out[i] = static_cast<float>((2.0 * u - 1.0) * rule.bound());
+    }
+    return;
+  }
   if (rule.kind() != InitRule::NORMAL) {
     std::fill(out, out + n, rule.kind() == InitRule::ONES ? 1.0f : 0.0f);
     return;
   }
-  const uint64_t base = SplitMix64(seed ^ Fnv1a(name));
   for (int64_t i = 0; i < n; ++i) {
     // Box-Muller from two independent 53-bit uniforms of this element.
     const uint64_t r1 = SplitMix64(base + 2 * static_cast<uint64_t>(first + i));

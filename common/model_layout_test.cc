@@ -102,6 +102,25 @@ TEST_CASE("Init depends on (seed, name, index) only, with the right std") {
   REQUIRE(InitValue(7, "w", 3, rule) == 1.0f);
 }
 
+TEST_CASE("Uniform init stays in [-bound, bound] with variance bound^2/3") {
+  InitRule rule;
+  rule.set_kind(InitRule::UNIFORM);
+  rule.set_bound(0.5f);
+  std::vector<float> whole(20000), part(10);
+  FillInit(3, "fc1.weight", 0, 20000, rule, whole.data());
+  FillInit(3, "fc1.weight", 777, 10, rule, part.data());
+  for (int i = 0; i < 10; ++i) REQUIRE(part[i] == whole[777 + i]);
+  double sum = 0, sq = 0, lo = 1, hi = -1;
+  for (float x : whole) {
+    sum += x, sq += x * x;
+    lo = std::min<double>(lo, x), hi = std::max<double>(hi, x);
+  }
+  REQUIRE(lo >= -0.5);
+  REQUIRE(hi <= 0.5);
+  REQUIRE(std::abs(sum / whole.size()) < 0.01);
+  REQUIRE(sq / whole.size() == Approx(0.25 / 3).epsilon(0.03));
+}
+
 TEST_CASE("Declaration differences are named") {
   InitRequest a;
   for (auto& t : Gpt2Small()) *a.add_tensors() = t;

@@ -26,6 +26,9 @@
 
 namespace pserve {
 
+// Element-wise activations of the dense (MLP) models.
+enum class Activation { kRelu = 0, kSigmoid = 1, kTanh = 2 };
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -64,7 +67,8 @@ class Backend {
   // out (N,OC) = inp (N,C) @ weight^T (OC,C) + bias (OC); bias may be null.
   virtual void MatmulForward(float* out, const float* inp, const float* weight,
                              const float* bias, int N, int C, int OC) = 0;
-  // dinp (N,C), dweight (OC,C), dbias (OC, may be null) += from dout (N,OC).
+  // dinp (N,C), dweight (OC,C), dbias (OC) += from dout (N,OC); dinp and
+  // dbias may be null (that part is skipped).
   virtual void MatmulBackward(float* dinp, float* dweight, float* dbias,
                               const float* dout, const float* inp,
                               const float* weight, int N, int C, int OC) = 0;
@@ -99,6 +103,28 @@ class Backend {
                                    const float* logits, const int32_t* targets,
                                    int B, int T, int V, int Vp,
                                    float dloss) = 0;
+
+  // Dense-model ops (MLPs on tabular data; the dense layer itself is
+  // MatmulForward / MatmulBackward with N rows). N here counts rows, K the
+  // outputs per row.
+  // out (N) = act(inp (N)); out may equal inp (in place).
+  virtual void ActivationForward(Activation act, float* out, const float* inp,
+                                 size_t N) = 0;
+  // dinp (N) += act'(x) * dout (N), with act' computed from the forward's
+  // OUTPUT out (N): relu 1[out > 0], sigmoid out(1-out), tanh 1-out^2.
+  virtual void ActivationBackward(Activation act, float* dinp, const float* out,
+                                  const float* dout, size_t N) = 0;
+  // Mean squared error per row: losses (N) = mean_k (pred - target)^2 over
+  // pred, target (N,K). If dpred (N,K) is non-null it receives
+  // 2 (pred - target) / K * dloss, overwriting.
+  virtual void MseLoss(float* losses, float* dpred, const float* pred,
+                       const float* target, int N, int K, float dloss) = 0;
+  // Multiclass hinge (Weston-Watkins; for K = 2 the binary hinge on the
+  // score difference): losses (N) = sum_{j != y} max(0, 1 + s_j - s_y) over
+  // scores (N,K), labels y (N) in [0, K). If dscores (N,K) is non-null it
+  // receives the subgradient * dloss, overwriting (0 at the kink).
+  virtual void HingeLoss(float* losses, float* dscores, const float* scores,
+                         const int32_t* labels, int N, int K, float dloss) = 0;
 
   // Sum of squares of x (n); used for the global gradient norm.
   virtual double SumSquares(const float* x, size_t n) = 0;

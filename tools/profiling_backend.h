@@ -114,6 +114,27 @@ class ProfilingBackend final : public Backend {
                                   dloss);
     });
   }
+  void ActivationForward(Activation act, float* out, const float* inp,
+                         size_t N) override {
+    Timed("ActivationForward",
+          [&] { inner_->ActivationForward(act, out, inp, N); });
+  }
+  void ActivationBackward(Activation act, float* dinp, const float* out,
+                          const float* dout, size_t N) override {
+    Timed("ActivationBackward",
+          [&] { inner_->ActivationBackward(act, dinp, out, dout, N); });
+  }
+  void MseLoss(float* losses, float* dpred, const float* pred,
+               const float* target, int N, int K, float dloss) override {
+    Timed("MseLoss",
+          [&] { inner_->MseLoss(losses, dpred, pred, target, N, K, dloss); });
+  }
+  void HingeLoss(float* losses, float* dscores, const float* scores,
+                 const int32_t* labels, int N, int K, float dloss) override {
+    Timed("HingeLoss", [&] {
+      inner_->HingeLoss(losses, dscores, scores, labels, N, K, dloss);
+    });
+  }
   double SumSquares(const float* x, size_t n) override {
     double r = 0;
     Timed("SumSquares", [&] { r = inner_->SumSquares(x, n); });

@@ -14,6 +14,7 @@
 #include "common/consistency_mode.h"
 #include "worker/client/ps_client.h"
 #include "worker/data/tokenizer.h"
+#include "worker/mlp_flags.h"
 
 ABSL_FLAG(std::string, servers, "",
           "Required. Parameter servers as host:port,host:port,... in server-id "
@@ -34,7 +35,9 @@ ABSL_FLAG(std::string, tokenizer, "",
           "Optional tokenizer file (tokenizer.bin): the model's vocabulary "
           "must match it; with --vocab_size=0 the model takes its size.");
 ABSL_FLAG(std::string, model, "tiny",
-          "Model preset: tiny (L=2 C=64), small (L=4 C=256) or gpt2-124m.");
+          "Model preset: tiny (L=2 C=64), small (L=4 C=256) or gpt2-124m; "
+          "or mlp, a dense model on a tabular --data file (ps_prepare "
+          "--target), shaped by --hidden, --activation, --loss, --init.");
 ABSL_FLAG(int, num_layers, 0, "Override the preset's layer count (0: keep).");
 ABSL_FLAG(int, num_heads, 0, "Override the preset's head count (0: keep).");
 ABSL_FLAG(int, channels, 0, "Override the preset's width C (0: keep).");
@@ -49,7 +52,8 @@ ABSL_FLAG(bool, tf32, true, "Allow TF32 matmuls (--backend=cuda).");
 ABSL_FLAG(int, threads, 0, "CPU backend threads (0: all cores).");
 ABSL_FLAG(int, batch_size, 4,
           "Rows per micro-batch on this worker (B); the global batch is "
-          "W * B * --grad_accum_steps rows.");
+          "W * B * --grad_accum_steps rows. --model=mlp: 0 means this "
+          "worker's whole shard every step (full-batch gradient descent).");
 ABSL_FLAG(int, seq_len, 0, "Tokens per row (T); 0: the model's max_seq_len.");
 ABSL_FLAG(int64_t, steps, 100, "Training steps (server versions) to run.");
 ABSL_FLAG(int64_t, eval_every, 0,
@@ -190,8 +194,32 @@ absl::Status ReadVocab(WorkerOptions* o) {
   return absl::OkStatus();
 }
 
+// --model=mlp: refuses the flags that only shape or feed a GPT model.
+absl::Status ReadMlp(WorkerOptions* o) {
+  absl::StatusOr<MlpConfig> mlp = MlpConfigFromFlags();
+  if (!mlp.ok()) return mlp.status();
+  o->mlp = *mlp;
+  const bool gpt_only[] = {absl::GetFlag(FLAGS_num_layers) != 0,
+                           absl::GetFlag(FLAGS_num_heads) != 0,
+                           absl::GetFlag(FLAGS_channels) != 0,
+                           absl::GetFlag(FLAGS_max_seq_len) != 0,
+                           absl::GetFlag(FLAGS_vocab_size) != 0,
+                           absl::GetFlag(FLAGS_seq_len) != 0,
+                           !absl::GetFlag(FLAGS_tokenizer).empty(),
+                           absl::GetFlag(FLAGS_grad_accum_steps) != 1,
+                           absl::GetFlag(FLAGS_grad_clip) != 0.0};
+  const char* names[] = {"num_layers",  "num_heads",        "channels",
+                         "max_seq_len", "vocab_size",       "seq_len",
+                         "tokenizer",   "grad_accum_steps", "grad_clip"};
+  for (size_t i = 0; i < sizeof(gpt_only) / sizeof(gpt_only[0]); ++i)
+    if (gpt_only[i])
+      return Invalid(names[i], "applies to GPT models, not --model=mlp");
+  return absl::OkStatus();
+}
+
 absl::Status ReadModel(WorkerOptions* o) {
   o->model_name = absl::GetFlag(FLAGS_model);
+  if (o->model_name == "mlp") return ReadMlp(o);
   absl::StatusOr<GptConfig> preset = GptPreset(o->model_name);
   if (!preset.ok())
     return Invalid("model", std::string(preset.status().message()));
@@ -226,6 +254,11 @@ absl::Status ReadCompute(WorkerOptions* o) {
   if (o->gpu < 0) return Invalid("gpu", "must be >= 0");
   if (o->threads < 0) return Invalid("threads", "must be >= 0 (0: all cores)");
   o->batch_size = absl::GetFlag(FLAGS_batch_size);
+  if (o->mlp) {
+    if (o->batch_size < 0)
+      return Invalid("batch_size", "must be >= 0 (0: the whole shard)");
+    return absl::OkStatus();
+  }
   if (o->batch_size < 1) return Invalid("batch_size", "must be >= 1");
   o->seq_len = absl::GetFlag(FLAGS_seq_len);
   if (o->seq_len == 0) o->seq_len = o->config.max_seq_len;
@@ -260,8 +293,10 @@ absl::Status ReadFiles(WorkerOptions* o) {
   o->val_data = absl::GetFlag(FLAGS_val_data);
   if (o->data.empty())
     return Invalid("data",
-                   "required: a token shard, e.g. "
-                   "--data=data/train.bin (written by ps_prepare)");
+                   o->mlp ? "required: a tabular file, e.g. "
+                            "--data=data/train.tab (ps_prepare --target)"
+                          : "required: a token shard, e.g. "
+                            "--data=data/train.bin (written by ps_prepare)");
   absl::Status s = CheckFile("data", o->data, "run ps_prepare first");
   if (s.ok() && !o->val_data.empty())
     s = CheckFile("val_data", o->val_data, "run ps_prepare first");
@@ -294,6 +329,13 @@ absl::StatusOr<WorkerOptions> WorkerOptionsFromFlags() {
 }
 
 std::string DescribeWorkerOptions(const WorkerOptions& o) {
+  if (o.mlp)
+    return absl::StrCat("rank ", o.rank, " of ", o.num_workers, ", mode ",
+                        ConsistencyModeName(o.mode), ", servers ",
+                        absl::StrJoin(o.servers, ","), ", model mlp (",
+                        MlpConfigString(*o.mlp), "), backend ", o.backend,
+                        ", B=", o.batch_size, ", steps ", o.steps, ", seed ",
+                        o.seed);
   return absl::StrCat("rank ", o.rank, " of ", o.num_workers, ", mode ",
                       ConsistencyModeName(o.mode), ", servers ",
                       absl::StrJoin(o.servers, ","), ", model ", o.model_name,

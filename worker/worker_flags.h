@@ -7,12 +7,14 @@
 #define PSERVE_WORKER_WORKER_FLAGS_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "proto/ps.pb.h"
 #include "worker/model/gpt_config.h"
+#include "worker/model/mlp_config.h"
 
 namespace pserve {
 
@@ -23,15 +25,18 @@ struct WorkerOptions {
   ConsistencyMode mode = MODE_SYNC;  // --mode=sync | async | ssp
   std::string data;                  // train shard
   std::string val_data;              // val shard; empty: no evaluation
-  std::string tokenizer;        // optional; only checks the vocabulary size
-  std::string model_name;       // preset name, for logs
-  GptConfig config;             // preset with overrides applied
+  std::string tokenizer;   // optional; only checks the vocabulary size
+  std::string model_name;  // preset name, for logs
+  GptConfig config;        // preset with overrides applied
+  // --model=mlp: the MLP (then --data is a tabular file and the GPT fields
+  // are unused); its input and output widths are 0 until the data is read.
+  std::optional<MlpConfig> mlp;
   std::string backend = "cpu";  // cpu | cuda
   int gpu = 0;
   bool tf32 = true;
-  int threads = 0;  // 0: all cores
-  int batch_size = 4;
-  int seq_len = 0;  // resolved: never 0 after validation
+  int threads = 0;     // 0: all cores
+  int batch_size = 4;  // MLP: 0 = this worker's whole shard per step
+  int seq_len = 0;     // resolved: never 0 after validation
   int64_t steps = 100;
   int64_t eval_every = 0;  // 0: only at the end
   int eval_batches = 10;

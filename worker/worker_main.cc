@@ -2,14 +2,19 @@
 // (a bad flag, a missing file or bad data exits 2 with one line saying what
 // was wrong), trains against the parameter servers, and prints
 //   RESULT step=<n> train_loss=<x> val_loss=<y> tokens_per_s=<z>
-// as its last stdout line. SIGTERM / SIGINT stop training after the current
-// step; the worker then prints RESULT and exits 128 + signal (143 / 130)
-// without the final evaluation or export. Other failures exit 1.
-// Threads: main runs the training loop; PsClient and the metrics server own
-// their threads; the signal handler only stores an atomic.
+// as its last stdout line; with --model=mlp
+//   RESULT step=<n> train_loss=<x> global_loss=<g> val_loss=<y>
+//   val_accuracy=<a> (or
+//   val_r2=<r>) rows_per_s=<z>
+// (val_* are nan without --val_data). SIGTERM / SIGINT stop training after the
+// current step; the worker then prints RESULT and exits 128 + signal (143 /
+// 130) without the final evaluation or export. Other failures exit 1. Threads:
+// main runs the training loop; PsClient and the metrics server own their
+// threads; the signal handler only stores an atomic.
 #include <signal.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <string>
 
@@ -17,6 +22,7 @@
 #include "common/cli.h"
 #include "common/logging.h"
 #include "spdlog/spdlog.h"
+#include "worker/mlp_trainer.h"
 #include "worker/trainer.h"
 #include "worker/worker_flags.h"
 
@@ -53,6 +59,22 @@ int Fail(const absl::Status& s) {
   return ExitCodeFor(s);
 }
 
+int RunMlp(const pserve::WorkerOptions& options) {
+  auto trainer = pserve::MlpTrainer::Create(options, &g_stop_signal);
+  if (!trainer.ok()) return Fail(trainer.status());
+  absl::StatusOr<pserve::MlpTrainResult> r = (*trainer)->Run();
+  if (!r.ok()) return Fail(r.status());
+  const double nan = std::nan("");
+  std::printf(
+      "RESULT step=%lld train_loss=%.6f global_loss=%.6f val_loss=%.6f "
+      "val_%s=%.6f rows_per_s=%.1f\n",
+      static_cast<long long>(r->steps), r->train_loss, r->global_loss,
+      r->val ? r->val->loss : nan, r->regression ? "r2" : "accuracy",
+      r->val ? r->val->metric : nan, r->rows_per_s);
+  std::fflush(stdout);
+  return r->stop_signal != 0 ? 128 + r->stop_signal : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -75,6 +97,7 @@ int main(int argc, char** argv) {
   pserve::KeepLargeAllocationsWarm();
   InstallSignalHandlers();
   spdlog::info("{}", pserve::DescribeWorkerOptions(*options));
+  if (options->mlp) return RunMlp(*options);
   auto trainer = pserve::Trainer::Create(*options, &g_stop_signal);
   if (!trainer.ok()) return Fail(trainer.status());
   absl::StatusOr<pserve::TrainResult> result = (*trainer)->Run();

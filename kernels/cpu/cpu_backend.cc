@@ -144,6 +144,22 @@ class CpuBackend final : public Backend {
     cpu::SoftmaxCrossEntropy(ctx_, losses, dlogits, logits, targets, B, T, V,
                              Vp, dloss);
   }
+  void ActivationForward(Activation act, float* out, const float* inp,
+                         size_t N) override {
+    cpu::ActivationForward(ctx_, act, out, inp, N);
+  }
+  void ActivationBackward(Activation act, float* dinp, const float* out,
+                          const float* dout, size_t N) override {
+    cpu::ActivationBackward(ctx_, act, dinp, out, dout, N);
+  }
+  void MseLoss(float* losses, float* dpred, const float* pred,
+               const float* target, int N, int K, float dloss) override {
+    cpu::MseLoss(ctx_, losses, dpred, pred, target, N, K, dloss);
+  }
+  void HingeLoss(float* losses, float* dscores, const float* scores,
+                 const int32_t* labels, int N, int K, float dloss) override {
+    cpu::HingeLoss(ctx_, losses, dscores, scores, labels, N, K, dloss);
+  }
   double SumSquares(const float* x, size_t n) override {
     return cpu::SumSquares(ctx_, x, n);
   }

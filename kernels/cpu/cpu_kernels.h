@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/ops.h"
+
 namespace pserve {
 namespace cpu {
 
@@ -72,6 +74,16 @@ void SoftmaxCrossEntropy(Context& ctx, float* losses, float* dlogits,
                          const float* logits, const int32_t* targets, int B,
                          int T, int V, int Vp, float dloss);
 double SumSquares(Context& ctx, const float* x, size_t n);
+
+// cpu_dense.cc: activations and the dense models' losses.
+void ActivationForward(Context& ctx, Activation act, float* out,
+                       const float* inp, size_t N);
+void ActivationBackward(Context& ctx, Activation act, float* dinp,
+                        const float* out, const float* dout, size_t N);
+void MseLoss(Context& ctx, float* losses, float* dpred, const float* pred,
+             const float* target, int N, int K, float dloss);
+void HingeLoss(Context& ctx, float* losses, float* dscores, const float* scores,
+               const int32_t* labels, int N, int K, float dloss);
 void Scale(Context& ctx, float* x, float s, size_t n);
 
 }  // namespace cpu

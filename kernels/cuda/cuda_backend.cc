@@ -218,6 +218,36 @@ void CudaBackend::SoftmaxCrossEntropy(float* losses, float* dlogits,
                             dloss, stream_);
 }
 
+static_assert(static_cast<int>(Activation::kRelu) == kActRelu &&
+                  static_cast<int>(Activation::kSigmoid) == kActSigmoid &&
+                  static_cast<int>(Activation::kTanh) == kActTanh,
+              "launchers.h activation codes must match kernels/ops.h");
+
+void CudaBackend::ActivationForward(Activation act, float* out,
+                                    const float* inp, size_t N) {
+  Activate();
+  LaunchActivationForward(static_cast<int>(act), out, inp, N, stream_);
+}
+
+void CudaBackend::ActivationBackward(Activation act, float* dinp,
+                                     const float* out, const float* dout,
+                                     size_t N) {
+  Activate();
+  LaunchActivationBackward(static_cast<int>(act), dinp, out, dout, N, stream_);
+}
+
+void CudaBackend::MseLoss(float* losses, float* dpred, const float* pred,
+                          const float* target, int N, int K, float dloss) {
+  Activate();
+  LaunchMseLoss(losses, dpred, pred, target, N, K, dloss, stream_);
+}
+
+void CudaBackend::HingeLoss(float* losses, float* dscores, const float* scores,
+                            const int32_t* labels, int N, int K, float dloss) {
+  Activate();
+  LaunchHingeLoss(losses, dscores, scores, labels, N, K, dloss, stream_);
+}
+
 // Per-block double partials, added on the host in block order.
 double CudaBackend::SumSquares(const float* x, size_t n) {
   Activate();

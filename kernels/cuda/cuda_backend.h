@@ -84,6 +84,15 @@ class CudaBackend final : public Backend {
   void SoftmaxCrossEntropy(float* losses, float* dlogits, const float* logits,
                            const int32_t* targets, int B, int T, int V, int Vp,
                            float dloss) override;
+  // dense.cu
+  void ActivationForward(Activation act, float* out, const float* inp,
+                         size_t N) override;
+  void ActivationBackward(Activation act, float* dinp, const float* out,
+                          const float* dout, size_t N) override;
+  void MseLoss(float* losses, float* dpred, const float* pred,
+               const float* target, int N, int K, float dloss) override;
+  void HingeLoss(float* losses, float* dscores, const float* scores,
+                 const int32_t* labels, int N, int K, float dloss) override;
   double SumSquares(const float* x, size_t n) override;
   void Scale(float* x, float s, size_t n) override;
 

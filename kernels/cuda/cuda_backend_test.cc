@@ -296,6 +296,53 @@ TEST_CASE("fused softmax cross-entropy") {
   }
 }
 
+TEST_CASE("dense-model ops: activations, MSE, hinge, small cross-entropy") {
+  SKIP_WITHOUT_GPU();
+  Env& env = GetEnv();
+  Backend* g = env.gpu.get();
+  for (Activation act :
+       {Activation::kRelu, Activation::kSigmoid, Activation::kTanh}) {
+    for (size_t n : {size_t{1}, size_t{257}, size_t{100003}}) {
+      CAPTURE(static_cast<int>(act), n);
+      Pair x(g, Randn(n, 70, 2.0f)), out(g, Nans(n)), dout(g, Randn(n, 71));
+      env.cpu->ActivationForward(act, out.c, x.c, n);
+      g->ActivationForward(act, out.g, x.g, n);
+      ExpectClose("activation", out, kFp32);
+      Pair dinp(g, Randn(n, 72));
+      env.cpu->ActivationBackward(act, dinp.c, out.c, dout.c, n);
+      g->ActivationBackward(act, dinp.g, out.g, dout.g, n);
+      ExpectClose("activation backward", dinp, kFp32);
+    }
+  }
+  for (int K : {1, 2, 3, 10}) {
+    for (int N : {1, 33, 1000}) {
+      CAPTURE(K, N);
+      const size_t n = size_t(N) * K;
+      const float dloss = 1.0f / N;
+      Pair pred(g, Randn(n, 73)), target(g, Randn(n, 74));
+      Pair losses(g, Nans(N)), dpred(g, Nans(n));
+      env.cpu->MseLoss(losses.c, dpred.c, pred.c, target.c, N, K, dloss);
+      g->MseLoss(losses.g, dpred.g, pred.g, target.g, N, K, dloss);
+      ExpectClose("mse", losses, kFp32);
+      ExpectClose("mse dpred", dpred, kFp32);
+      if (K < 2) continue;
+      IntPair labels(g, RandInts(N, K, 75));
+      losses.Set(Nans(N));
+      env.cpu->HingeLoss(losses.c, dpred.c, pred.c, labels.c, N, K, dloss);
+      g->HingeLoss(losses.g, dpred.g, pred.g, labels.g, N, K, dloss);
+      ExpectClose("hinge", losses, kFp32);
+      ExpectClose("hinge dscores", dpred, kExact);
+      losses.Set(Nans(N));
+      env.cpu->SoftmaxCrossEntropy(losses.c, dpred.c, pred.c, labels.c, N, 1, K,
+                                   K, dloss);
+      g->SoftmaxCrossEntropy(losses.g, dpred.g, pred.g, labels.g, N, 1, K, K,
+                             dloss);
+      ExpectClose("cross-entropy K outputs", losses, kFp32);
+      ExpectClose("cross-entropy dlogits", dpred, kFp32);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace testing
 }  // namespace pserve

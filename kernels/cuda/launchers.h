@@ -91,6 +91,25 @@ void LaunchScale(float* x, float s, size_t n, cudaStream_t stream);
 void LaunchAddBias(float* out, const float* bias, int N, int OC,
                    cudaStream_t stream);
 
+// dense.cu -----------------------------------------------------------------
+// Activation codes (the values of pserve::Activation, as ints for nvcc).
+inline constexpr int kActRelu = 0;
+inline constexpr int kActSigmoid = 1;
+inline constexpr int kActTanh = 2;
+void LaunchActivationForward(int act, float* out, const float* inp, size_t n,
+                             cudaStream_t stream);
+// dinp (n) += act'(through out) * dout.
+void LaunchActivationBackward(int act, float* dinp, const float* out,
+                              const float* dout, size_t n, cudaStream_t stream);
+// losses (N), dpred (N,K) may be null; see Backend::MseLoss.
+void LaunchMseLoss(float* losses, float* dpred, const float* pred,
+                   const float* target, int N, int K, float dloss,
+                   cudaStream_t stream);
+// losses (N), dscores (N,K) may be null; see Backend::HingeLoss.
+void LaunchHingeLoss(float* losses, float* dscores, const float* scores,
+                     const int32_t* labels, int N, int K, float dloss,
+                     cudaStream_t stream);
+
 }  // namespace pserve::cuda
 
 #endif  // PSERVE_KERNELS_CUDA_LAUNCHERS_H_

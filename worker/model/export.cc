@@ -41,25 +41,14 @@ absl::Status CloseChecked(File file, const std::string& path) {
   return absl::OkStatus();
 }
 
-// One safetensors tensor: `rows` x `cols` floats at `src`, written as is or
-// transposed (then its shape is (cols, rows)).
-struct StEntry {
-  std::string name;
-  std::vector<int64_t> shape;
-  const float* src;
-  size_t rows, cols;
-  bool transpose;
-  size_t bytes() const { return rows * cols * sizeof(float); }
-};
-
-std::vector<StEntry> SafetensorsEntries(const GptConfig& c,
-                                        const float* params) {
+std::vector<SafetensorsEntry> SafetensorsEntries(const GptConfig& c,
+                                                 const float* params) {
   const auto off = GptTensorOffsets(c);
   const size_t C = c.channels, V = c.vocab_size, T = c.max_seq_len;
   auto at = [&](int tensor, size_t elem) {
     return params + off[tensor] + elem;
   };
-  std::vector<StEntry> e;
+  std::vector<SafetensorsEntry> e;
   auto vec = [&](std::string name, const float* src, size_t n) {
     e.push_back({std::move(name), {static_cast<int64_t>(n)}, src, 1, n, false});
   };
@@ -156,10 +145,14 @@ absl::Status SaveLlmcCheckpoint(const std::string& path,
 absl::Status SaveSafetensors(const std::string& path, const GptConfig& config,
                              const float* params) {
   if (absl::Status s = ValidateGptConfig(config); !s.ok()) return s;
-  const std::vector<StEntry> entries = SafetensorsEntries(config, params);
+  return WriteSafetensors(path, SafetensorsEntries(config, params));
+}
+
+absl::Status WriteSafetensors(const std::string& path,
+                              const std::vector<SafetensorsEntry>& entries) {
   std::vector<std::string> fields;
   size_t begin = 0;
-  for (const StEntry& e : entries) {
+  for (const SafetensorsEntry& e : entries) {
     fields.push_back(
         absl::StrCat("\"", e.name, "\":{\"dtype\":\"F32\",\"shape\":[",
                      absl::StrJoin(e.shape, ","), "],\"data_offsets\":[", begin,
@@ -175,7 +168,7 @@ absl::Status SaveSafetensors(const std::string& path, const GptConfig& config,
   absl::Status s = WriteAll(f.get(), &header_len, sizeof(header_len), path);
   if (s.ok()) s = WriteAll(f.get(), json.data(), json.size(), path);
   std::vector<float> buf;
-  for (const StEntry& e : entries) {
+  for (const SafetensorsEntry& e : entries) {
     if (!s.ok()) return s;
     if (!e.transpose) {
       s = WriteAll(f.get(), e.src, e.bytes(), path);

@@ -5,6 +5,7 @@
 #ifndef PSERVE_WORKER_MODEL_EXPORT_H_
 #define PSERVE_WORKER_MODEL_EXPORT_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,24 @@ absl::Status SaveLlmcCheckpoint(const std::string& path,
 // transposed), ..., ln_f.bias. Errors as SaveLlmcCheckpoint.
 absl::Status SaveSafetensors(const std::string& path, const GptConfig& config,
                              const float* params);
+
+// One tensor of a safetensors file: `rows` x `cols` floats at `src`
+// (row-major), written as is or transposed; `shape` is the shape stored in
+// the file (its element count must be rows * cols).
+struct SafetensorsEntry {
+  std::string name;
+  std::vector<int64_t> shape;
+  const float* src;
+  size_t rows, cols;
+  bool transpose;
+  size_t bytes() const { return rows * cols * sizeof(float); }
+};
+
+// Writes `entries`, in order, as an F32 safetensors file at `path` (header
+// padded to 8 bytes). INTERNAL with the path and errno text on I/O errors.
+// Blocks on disk I/O.
+absl::Status WriteSafetensors(const std::string& path,
+                              const std::vector<SafetensorsEntry>& entries);
 
 // The safetensors path beside an llm.c checkpoint: "dir/model.bin" ->
 // "dir/model.safetensors" (the extension, if any, replaced).
