@@ -1,11 +1,13 @@
 // Fuzz target: the server's handling of every request message. An input is
 // a mode byte then up to 16 records [method byte][uint16 length][bytes];
 // each record's bytes are parsed as that method's request and handled by
-// the service over a store already declared with the fuzz model. Waits are
+// the service over a store already declared with the fuzz model; checkpoints
+// go to a scratch folder and must land inside it. Waits are
 // cancelled at once (the service is stopped first), so no pull blocks. A
 // refused request must leave parameters, versions and update counts
 // unchanged. Thread-safety: one input at a time (libFuzzer).
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -51,8 +53,15 @@ grpc::Status Handle(ParameterServerService& service, Method m,
       CheckpointResponse resp;
       if (!req.ParseFromString(bytes))
         return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "unparsable");
-      req.clear_name();  // one file, in the scratch folder
-      return service.Checkpoint(&ctx, &req, &resp);
+      const grpc::Status s = service.Checkpoint(&ctx, &req, &resp);
+      // Whatever the name, the file lands in the server's own folder.
+      if (s.ok() && resp.path().rfind(FuzzScratchDir() + "/", 0) != 0) {
+        std::fprintf(stderr, "checkpoint written outside its folder: %s\n",
+                     resp.path().c_str());
+        std::abort();
+      }
+      if (s.ok()) std::remove(resp.path().c_str());
+      return s;
     }
     default:
       return call(StatsRequest(), StatsResponse(), &S::GetStats);
@@ -89,6 +98,7 @@ std::vector<std::string> FuzzSeeds() {
     pull.add_keys(store->chunk_info(i).key);
   CheckpointRequest ckpt;
   ckpt.mutable_caller()->set_role(Caller::ADMIN);
+  ckpt.set_name("fuzz");
   std::vector<std::string> seeds;
   for (ConsistencyMode mode : {MODE_SYNC, MODE_ASYNC, MODE_SSP}) {
     std::string s(1, static_cast<char>(mode - MODE_SYNC));

@@ -33,14 +33,16 @@ for t in "${targets[@]}"; do
   pkg=${t#//}; pkg=${pkg%%:*}; name=${t##*:}
   mkdir -p "$work/$name"
   log="$work/$name.log"
+  began=$SECONDS
   (cd "$work" && TMPDIR="$work" "$bin/$pkg/$name" -max_total_time="$seconds" \
     -print_final_stats=1 -artifact_prefix="$root/fuzz-crashes/$name-" "$@" \
     "$work/$name" "$root/$pkg/fuzz/${name%_fuzz}") >"$log" 2>&1
   rc=$?
+  took=$((SECONDS - began))
   runs=$(grep -oP 'stat::number_of_executed_units: \K[0-9]+' "$log" || echo 0)
   rate=$(grep -oP 'stat::average_exec_per_sec: +\K[0-9]+' "$log" || echo 0)
   if ((rc == 0)); then
-    echo "$name: PASSED, $runs runs in ${seconds}s ($rate/s), no crash"
+    echo "$name: PASSED, $runs runs in ${took}s ($rate/s), no crash"
   else
     echo "$name: FAILED (exit $rc) after $runs runs; input in fuzz-crashes/"
     grep -m1 -E 'ERROR|runtime error|deadly signal|abort' "$log" || tail -5 "$log"

@@ -19,6 +19,9 @@ PACKAGES=(
   libspdlog-dev
   libfmt-dev
   catch2
+  clang-14
+  libclang-rt-14-dev
+  libomp-14-dev
   libcpp-httplib-dev
   prometheus-cpp-dev
   prometheus

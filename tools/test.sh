@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The test command: sets up, builds everything, runs every test, and ends
-# with one line "N passed, N failed". Exit status 0 only if nothing failed.
+# The test command: sets up, builds everything, runs every test, the CUDA
+# build and tools/checks/*.sh (among them the fuzz targets and the soak),
+# and ends with one line "N passed, N failed".
+# Exit status 0 only if nothing failed.
 # Usage: tools/test.sh [bazel test patterns...]   (default: //...)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -15,18 +17,27 @@ trap 'rm -f "$log"' EXIT
 patterns=("$@")
 ((${#patterns[@]})) || patterns=(//...)
 
-bazel test --test_summary=short "${patterns[@]}" 2>&1 | tee "$log" |
-  grep -E "PASSED|FAILED|TIMEOUT|NO STATUS|ERROR:|SKIPPED|FLAKY" || true
-bazel_rc=${PIPESTATUS[0]}
-p=$(grep -cE "^//[^ ]+ +(\(cached\) )?PASSED" "$log")
-f=$(grep -cE "^//[^ ]+ +.*(FAILED|TIMEOUT|NO STATUS|FLAKY)" "$log")
-passed=$((passed + p))
-failed=$((failed + f))
-if ((bazel_rc != 0 && f == 0)); then
-  echo "bazel test exited $bazel_rc without a failing test: build error above"
-  tail -40 "$log"
-  failed=$((failed + 1))
-fi
+# run_tests LABEL [bazel options...] -- TARGETS...: runs bazel test and adds
+# its per-test results to the counts; a build error counts as one failure.
+run_tests() {
+  local label=$1
+  shift
+  bazel test --test_summary=short "$@" 2>&1 | tee "$log" |
+    grep -E "PASSED|FAILED|TIMEOUT|NO STATUS|ERROR:|SKIPPED|FLAKY" |
+    sed "s|^|$label|" || true
+  local rc=${PIPESTATUS[0]} p f
+  p=$(grep -cE "^//[^ ]+ +(\(cached\) )?PASSED" "$log")
+  f=$(grep -cE "^//[^ ]+ +.*(FAILED|TIMEOUT|NO STATUS|FLAKY)" "$log")
+  passed=$((passed + p))
+  failed=$((failed + f))
+  if ((rc != 0 && f == 0)); then
+    echo "${label}bazel test exited $rc without a failing test: build error above"
+    tail -40 "$log"
+    failed=$((failed + 1))
+  fi
+}
+
+run_tests "" -- "${patterns[@]}"
 
 # CUDA targets compile wherever nvcc is present, GPU or not.
 if command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; then
