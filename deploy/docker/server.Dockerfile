@@ -18,7 +18,7 @@ FROM debian:12.11-slim
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
        libgrpc++1.51 libprotobuf32 libabsl20220623 libspdlog1.10 libfmt9 \
-       libgomp1 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
+       libgomp1 libatomic1 libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 10001 pserve \
     && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin pserve

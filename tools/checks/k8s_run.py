@@ -124,6 +124,18 @@ def local_argv(pod, ports, metrics_port, folders, data_dir):
     return out
 
 
+def start_ready(pods, start, wait_ready):
+    """Starts every pod, then waits for each one's readiness probe, as the
+    workers' start waits for the servers; None, or the first error."""
+    for pod in pods:
+        start(pod)
+    for pod in pods:
+        error = wait_ready(pod)
+        if error:
+            return error
+    return None
+
+
 def tail(path, lines=4):
     with open(path, errors="replace") as f:
         return " | ".join(f.read().strip().splitlines()[-lines:])
@@ -205,14 +217,7 @@ class Overlay:
         """Starts every server pod and waits for its readiness; None or why."""
         if self.problems:
             return "; ".join(self.problems)
-        servers = [p for p in self.pods if p.role == "server"]
-        for pod in servers:
-            self.start(pod)
-        for pod in servers:
-            error = self.wait_ready(pod)
-            if error:
-                return error
-        return None
+        return start_ready([p for p in self.pods if p.role == "server"], self.start, self.wait_ready)
 
     def run(self):
         """Servers, readiness, then the Job; a one-line result."""

@@ -24,7 +24,9 @@ MODELS = {
 # a line, and the word share needs a few hundred words to mean something).
 PROMPTS = ["The meaning of life is", "Q: What do you get when you cross",
            "Never trust a"]
-SAMPLING = ["--temperature=0.8", "--top_k=40"]
+# Cooler than the usual 0.8 / top-k 40: the small model's text reads as
+# words far more often (docs/training.md, "The demo's settings").
+SAMPLING = ["--temperature=0.5", "--top_k=10"]
 
 
 def describe(run, mode):
