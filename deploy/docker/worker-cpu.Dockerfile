@@ -14,7 +14,7 @@ RUN tools/setup.sh
 COPY . .
 RUN bazel build --config=portable //worker:ps_worker //worker:ps_prepare \
     && install -D -m 0755 bazel-bin/worker/ps_worker /out/ps_worker \
-    && install -D -m 0755 bazel-bin/worker/ps_prepare /out/ps_prepare
+    && install -D -m 0755 bazel-bin/worker/data/ps_prepare /out/ps_prepare
 
 FROM debian:12.11-slim
 RUN apt-get update \

@@ -20,7 +20,7 @@ COPY . .
 RUN tools/setup.sh \
     && bazel build --config=cuda --config=portable //worker:ps_worker //worker:ps_prepare \
     && install -D -m 0755 bazel-bin/worker/ps_worker /out/bin/ps_worker \
-    && install -D -m 0755 bazel-bin/worker/ps_prepare /out/bin/ps_prepare \
+    && install -D -m 0755 bazel-bin/worker/data/ps_prepare /out/bin/ps_prepare \
     && mkdir -p /out/lib \
     && ldd /out/bin/ps_worker /out/bin/ps_prepare \
        | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u \
