@@ -48,7 +48,9 @@ failed() { # message log
   exit 1
 }
 
-echo "[1/6] setup: tools/setup.sh (installs missing Debian packages)"
+N=6
+[[ " $* " == *" --textbook "* ]] && N=4  # tools/demo/textbook.py: data, train
+echo "[1/$N] setup: tools/setup.sh (installs missing Debian packages)"
 step "$ROOT/tools/setup.sh" >"$LOGS/setup.log" 2>&1 || failed "tools/setup.sh" "$LOGS/setup.log"
 
 # The convenience symlinks go into the run folder, so the binaries come from
@@ -62,14 +64,14 @@ t0=$SECONDS
 if [[ "$BACKEND" == auto ]]; then
   BACKEND=cpu
   if nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then BACKEND=cuda; fi
-  echo "[2/6] build: bazel build ${TARGETS[*]} (backend $BACKEND)"
+  echo "[2/$N] build: bazel build ${TARGETS[*]} (backend $BACKEND)"
   if [[ "$BACKEND" == cuda ]] && ! build --config=cuda; then
     echo "      the CUDA build failed (see logs/build.log); using the CPU backend"
     BACKEND=cpu
   fi
   if [[ "$BACKEND" == cpu ]]; then build || failed "bazel build" "$LOGS/build.log"; fi
 else
-  echo "[2/6] build: bazel build ${TARGETS[*]} (backend $BACKEND)"
+  echo "[2/$N] build: bazel build ${TARGETS[*]} (backend $BACKEND)"
   config=()
   [[ "$BACKEND" == cuda ]] && config=(--config=cuda)
   build "${config[@]+"${config[@]}"}" || failed "bazel build" "$LOGS/build.log"
@@ -81,6 +83,8 @@ for b in server/ps_server worker/ps_worker worker/data/ps_prepare \
   worker/ps_generate tools/launch/ps_launch; do
   cp "$OUT/.bazel/bin/$b" "$OUT/bin/" || failed "no built $b" "$LOGS/build.log"
 done
+
+if ((N == 4)); then exec "$PY" "$ROOT/tools/demo/textbook.py" "$OUT"; fi
 
 echo "[3/6] data: ps_prepare"
 step "$PY" "$DEMO" data "$OUT"

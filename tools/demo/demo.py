@@ -27,6 +27,8 @@ from settings import MODELS, PROMPTS, SAMPLING, TRAIN, describe
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FORTUNES = "/usr/share/games/fortunes"
+WINE = os.path.join(ROOT, "tests", "data", "wine.csv")  # --textbook's data
+TEXTBOOK_STEPS = 150  # tools/demo/textbook.py
 
 
 class Parser(argparse.ArgumentParser):
@@ -55,12 +57,15 @@ def options_parser():
         "loopback), then plots, samples and summarises."))
     a = p.add_argument
     a("--servers", type=positive(1, 64), default=2, help="parameter servers (2)")
-    a("--workers", type=positive(1, 64), default=2, help="workers (2)")
+    a("--workers", type=positive(1, 64), help="workers (2; 4 with --textbook)")
     a("--mode", choices=["sync", "async", "ssp"], help="consistency mode (sync)")
     a("--staleness", type=positive(0, 10**6), help="ssp: clocks ahead (2)")
     a("--compare-modes", action="store_true",
       help="train in sync, async and ssp in turn; compare.png plots their "
            "loss against wall time")
+    a("--textbook", action="store_true",
+      help="the textbook's worked example instead: a 13-10-5-3 ReLU MLP on "
+           "wine, 4 workers, sync SGD with momentum 0.9; prints its accuracy")
     a("--model", choices=sorted(MODELS), default="small", help="demo model (small)")
     a("--steps", type=positive(1, 10**8), help="steps (default: the model's)")
     a("--optimizer", choices=["sgd", "momentum", "adam", "adamw"], default="adamw")
@@ -84,6 +89,8 @@ def options_parser():
 def cmd_init(argv):
     o = vars(options_parser().parse_args(argv))
     p = options_parser()
+    if o["textbook"] and (o["compare_modes"] or o["mode"] not in (None, "sync")):
+        p.error("--textbook trains in sync mode; drop --compare-modes / --mode")
     if o["compare_modes"] and o["mode"]:
         p.error(f"--compare-modes runs sync, async and ssp in turn; drop --mode {o['mode']}")
     if o["staleness"] is not None and not o["compare_modes"] and o["mode"] != "ssp":
@@ -93,7 +100,9 @@ def cmd_init(argv):
     m = MODELS[o["model"]]
     if o["seq_len"] and o["seq_len"] > m["max_seq"]:
         p.error(f"--seq-len {o['seq_len']} exceeds the model's context {m['max_seq']}")
-    data = o["data"] or FORTUNES
+    data = o["data"] or (WINE if o["textbook"] else FORTUNES)
+    if o["textbook"] and not data.endswith(".csv"):
+        p.error(f"--textbook wants a CSV file with a 'target' column, not '{data}'")
     if not os.path.exists(data):
         p.error(f"--data: '{data}' does not exist"
                 + (" (install Debian's 'fortunes' package)" if data == FORTUNES else ""))
@@ -101,12 +110,13 @@ def cmd_init(argv):
     if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
         p.error(f"--out: '{out}' is not an empty folder")
     os.makedirs(os.path.join(out, "logs"), exist_ok=True)
-    steps = o["steps"] or m["steps"]
+    steps = o["steps"] or (TEXTBOOK_STEPS if o["textbook"] else m["steps"])
     if o["compare_modes"] and not o["steps"]:
         steps = (steps + 2) // 3  # three runs in the budget of one
     run = dict(o, data=os.path.abspath(data), out=os.path.abspath(out),
                modes=["sync", "async", "ssp"] if o["compare_modes"] else [o["mode"] or "sync"],
                staleness=2 if o["staleness"] is None else o["staleness"],
+               workers=o["workers"] or (4 if o["textbook"] else 2),
                steps=steps, lr=o["lr"] or m["lr"],
                batch=o["batch_size"] or m["batch"], seq=o["seq_len"] or m["seq"],
                bpe=m["bpe"] if o["bpe"] is None else o["bpe"],
