@@ -102,6 +102,8 @@ class LocalCluster {
   const std::vector<std::string>& addresses() const { return addresses_; }
   std::string AddressList() const;  // "127.0.0.1:p0,127.0.0.1:p1"
   const std::vector<pid_t>& pids() const { return pids_; }
+  // Each server's log file (stdout and stderr), in server order.
+  const std::vector<std::string>& logs() const { return logs_; }
   // Sends SIGTERM to every server and waits; returns their exit codes.
   std::vector<int> Stop();
 

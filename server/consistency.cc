@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
 
 namespace pserve {
 namespace {
@@ -19,8 +20,16 @@ constexpr size_t kMaxOpenLossSteps = 1024;
 }  // namespace
 
 Consistency::Consistency(const ConsistencyConfig& config) : config_(config) {
-  absl::MutexLock lock(&clock_mu_);
-  clocks_.assign(config.num_workers, 0);
+  const int W = config.num_workers;
+  {
+    absl::MutexLock lock(&clock_mu_);
+    clocks_.assign(W, 0);
+  }
+  absl::MutexLock lock(&member_mu_);
+  last_heard_.assign(W, absl::InfinitePast());
+  dropped_.assign(W, 0);
+  active_from_.assign(W, 0);
+  last_wait_log_.assign(W, absl::InfinitePast());
 }
 
 int Consistency::StateArrays() const {
@@ -46,6 +55,9 @@ absl::Status Consistency::CheckPush(const ChunkGate& g, uint64_t key, int rank,
     return absl::OutOfRangeError(absl::StrCat("step ", step, " is negative"));
   if (config_.mode != MODE_SYNC) return absl::OkStatus();
   if (step == g.version) return absl::OkStatus();
+  // A dropped or rejoined rank's pushes of past steps are accepted and
+  // ignored, so it can carry on to the step it rejoins at.
+  if (step < g.version && Rejoining(rank)) return absl::OkStatus();
   if (step == g.version - 1 && g.prev_arrived[rank]) return absl::OkStatus();
   if (step > g.version)
     return absl::OutOfRangeError(absl::StrCat(
@@ -71,6 +83,7 @@ absl::StatusOr<PushAdmission> Consistency::Admit(ChunkGate& g, uint64_t key,
     return a;
   }
   if (step != g.version || g.arrived[rank]) return a;  // a retry
+  if (!Expected(rank, step)) return a;                 // dropped: not counted
   g.arrived[rank] = 1;
   ++g.arrived_count;
   g.examples[rank] = examples;
@@ -82,13 +95,31 @@ absl::StatusOr<PushAdmission> Consistency::Admit(ChunkGate& g, uint64_t key,
   }
   SumInRankOrder(g);
   a.fresh = true;
-  if (g.arrived_count == config_.num_workers) {
-    const double total = static_cast<double>(g.summed_examples);
-    for (size_t j = 0; j < g.mean.size(); ++j)
-      g.mean[j] = static_cast<float>(g.sum[j] / total);
-    a.apply = g.mean.data();
-  }
+  a.apply = MeanIfComplete(g);
   return a;
+}
+
+// The step is complete once every rank is summed or no longer expected.
+const float* Consistency::MeanIfComplete(ChunkGate& g) const {
+  if (g.next_rank < config_.num_workers || g.summed_examples == 0)
+    return nullptr;
+  const double total = static_cast<double>(g.summed_examples);
+  for (size_t j = 0; j < g.mean.size(); ++j)
+    g.mean[j] = static_cast<float>(g.sum[j] / total);
+  return g.mean.data();
+}
+
+const float* Consistency::Recheck(ChunkGate& g) const {
+  if (config_.mode != MODE_SYNC) return nullptr;
+  SumInRankOrder(g);
+  return MeanIfComplete(g);
+}
+
+void Consistency::AddMissing(const ChunkGate& g,
+                             std::vector<char>* missing) const {
+  if (config_.mode != MODE_SYNC) return;
+  for (int r = 0; r < config_.num_workers; ++r)
+    if (!g.arrived[r] && Expected(r, g.version)) (*missing)[r] = 1;
 }
 
 void Consistency::AddToSum(ChunkGate& g, const float* grad,
@@ -106,9 +137,14 @@ void Consistency::AddToSum(ChunkGate& g, const float* grad,
 
 // Adds the waiting pushes of the ranks now next in line.
 void Consistency::SumInRankOrder(ChunkGate& g) const {
-  while (g.next_rank < config_.num_workers && g.arrived[g.next_rank]) {
-    const int r = g.next_rank++;
-    AddToSum(g, g.early[r].data(), g.examples[r]);
+  while (g.next_rank < config_.num_workers) {
+    const int r = g.next_rank;
+    if (g.arrived[r]) {
+      AddToSum(g, g.early[r].data(), g.examples[r]);
+    } else if (Expected(r, g.version)) {
+      return;  // wait for rank r
+    }
+    ++g.next_rank;
   }
 }
 
@@ -203,6 +239,7 @@ int64_t Consistency::MinClock() const {
 void Consistency::RecordLoss(int rank, int64_t step, double loss,
                              int64_t examples) {
   if (rank < 0 || rank >= config_.num_workers || examples <= 0) return;
+  const std::vector<char> expected = ExpectedMask(step);
   absl::MutexLock lock(&loss_mu_);
   if (step <= latest_loss_.step) return;  // a retry of a complete step
   StepLosses& s = open_losses_[step];
@@ -213,7 +250,8 @@ void Consistency::RecordLoss(int rank, int64_t step, double loss,
   if (s.examples[rank] != 0) return;  // reported by an earlier request
   s.loss[rank] = loss;
   s.examples[rank] = examples;
-  if (++s.reported == config_.num_workers) {
+  ++s.reported;
+  if (AllReported(s, expected)) {
     CompleteLossLocked(step, s);
     open_losses_.erase(open_losses_.begin(), open_losses_.upper_bound(step));
   }
@@ -233,9 +271,129 @@ void Consistency::CompleteLossLocked(int64_t step, const StepLosses& s) {
   latest_loss_.examples = n;
 }
 
+std::vector<char> Consistency::ExpectedMask(int64_t step) const {
+  std::vector<char> mask(config_.num_workers);
+  for (int r = 0; r < config_.num_workers; ++r) mask[r] = Expected(r, step);
+  return mask;
+}
+
+bool Consistency::AllReported(const StepLosses& s,
+                              const std::vector<char>& expected) const {
+  if (s.reported == 0) return false;
+  for (int r = 0; r < config_.num_workers; ++r)
+    if (expected[r] && s.examples[r] == 0) return false;
+  return true;
+}
+
+void Consistency::RecheckLosses() {
+  absl::MutexLock lock(&loss_mu_);
+  auto newest = open_losses_.end();  // the newest step now complete
+  for (auto it = open_losses_.begin(); it != open_losses_.end(); ++it)
+    if (AllReported(it->second, ExpectedMask(it->first))) newest = it;
+  if (newest == open_losses_.end()) return;
+  CompleteLossLocked(newest->first, newest->second);
+  open_losses_.erase(open_losses_.begin(), std::next(newest));
+}
+
 GlobalLoss Consistency::LatestGlobalLoss() const {
   absl::MutexLock lock(&loss_mu_);
   return latest_loss_;
+}
+
+void Consistency::Heard(int rank) {
+  if (rank < 0 || rank >= config_.num_workers) return;
+  absl::MutexLock lock(&member_mu_);
+  last_heard_[rank] = absl::Now();
+}
+
+bool Consistency::NotePush(int rank, int64_t step) {
+  if (rank < 0 || rank >= config_.num_workers) return false;
+  const absl::Time now = absl::Now();
+  absl::MutexLock lock(&member_mu_);
+  last_heard_[rank] = now;
+  if (step > newest_push_step_) {
+    newest_push_step_ = step;
+    newest_push_at_ = now;
+  }
+  return dropped_[rank];
+}
+
+void Consistency::Rejoin(int rank, int64_t step) {
+  absl::MutexLock lock(&member_mu_);
+  if (!dropped_[rank]) return;
+  dropped_[rank] = 0;
+  active_from_[rank] = step;
+  last_wait_log_[rank] = absl::InfinitePast();
+  spdlog::warn("rank {} is back: it rejoins at step {}", rank, step);
+}
+
+bool Consistency::Rejoining(int rank) const {
+  absl::MutexLock lock(&member_mu_);
+  return dropped_[rank] || active_from_[rank] > 0;
+}
+
+bool Consistency::Expected(int rank, int64_t step) const {
+  absl::MutexLock lock(&member_mu_);
+  return !dropped_[rank] && active_from_[rank] <= step;
+}
+
+void Consistency::LogWaitLocked(int rank, absl::Time now) {
+  if (now - last_wait_log_[rank] < absl::Minutes(1)) return;
+  last_wait_log_[rank] = now;
+  const absl::Time heard = last_heard_[rank];
+  spdlog::warn("step {} waiting {:.0f}s for rank {} ({})", wait_.step,
+               wait_.waited_s, rank,
+               heard == absl::InfinitePast()
+                   ? std::string("never heard from")
+                   : absl::StrCat("last heard ",
+                                  absl::ToInt64Seconds(now - heard), "s ago"));
+}
+
+bool Consistency::Watch(int64_t slowest_step,
+                        const std::vector<char>& missing) {
+  if (config_.mode != MODE_SYNC) return false;
+  const absl::Time now = absl::Now();
+  absl::MutexLock lock(&member_mu_);
+  wait_ = StepWait();
+  // Nobody waits until some rank pushed the slowest step.
+  if (newest_push_step_ != slowest_step) return false;
+  const absl::Duration waited = now - newest_push_at_;
+  for (int r = 0; r < config_.num_workers; ++r) {
+    if (!missing[r]) continue;
+    wait_.ranks.push_back(r);
+    wait_.last_heard_s.push_back(
+        last_heard_[r] == absl::InfinitePast()
+            ? -1.0
+            : absl::ToDoubleSeconds(now - last_heard_[r]));
+  }
+  if (wait_.ranks.empty()) return false;
+  wait_.step = slowest_step;
+  wait_.waited_s = absl::ToDoubleSeconds(waited);
+  if (waited < config_.worker_timeout) return false;
+  for (int r : wait_.ranks) LogWaitLocked(r, now);
+  if (!config_.elastic) return false;
+  for (int r : wait_.ranks) {
+    dropped_[r] = 1;
+    spdlog::warn(
+        "dropping rank {} (--elastic): step {} completes without it; later "
+        "steps expect the other ranks until it pushes again",
+        r, slowest_step);
+  }
+  wait_ = StepWait();
+  return true;
+}
+
+StepWait Consistency::CurrentWait() const {
+  absl::MutexLock lock(&member_mu_);
+  return wait_;
+}
+
+std::vector<int> Consistency::DroppedRanks() const {
+  absl::MutexLock lock(&member_mu_);
+  std::vector<int> out;
+  for (int r = 0; r < config_.num_workers; ++r)
+    if (dropped_[r]) out.push_back(r);
+  return out;
 }
 
 }  // namespace pserve

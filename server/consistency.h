@@ -1,13 +1,17 @@
 // The consistency rules of one server, in one place: the sync barrier
 // (which ranks a step waits for, exact example-weighted aggregation in rank
 // order, when it is applied), async/SSP push admission, the SSP clock
-// table, the pull gates (version and clock) and the global training loss.
+// table, the pull gates (version and clock), the global training loss, and
+// membership: when each rank was last heard from, which sync step waits
+// for whom, and (--elastic) dropping ranks that stopped and taking them
+// back at a step boundary.
 // The shard store keeps storage and the optimizer and asks these rules what
 // to do with each push and pull.
 // Thread-safety: per-chunk state (ChunkGate) is guarded by the owning
 // chunk's mutex, which the caller holds where a method says so; the SSP
-// clock table and the loss table have a mutex each (lock order: chunk
-// mutex, then clock or loss mutex).
+// clock table, the loss table and the membership table have a mutex each
+// (lock order: chunk mutex, then clock or loss mutex, then membership
+// mutex, which is innermost).
 #ifndef PSERVE_SERVER_CONSISTENCY_H_
 #define PSERVE_SERVER_CONSISTENCY_H_
 
@@ -29,6 +33,18 @@ struct ConsistencyConfig {
   ConsistencyMode mode = MODE_SYNC;
   int num_workers = 1;
   int staleness = 0;  // ssp only: clocks a worker may lead the slowest by
+  // Sync: a step waiting longer than this for a rank is logged (and, with
+  // elastic, completed without the ranks it waits for).
+  absl::Duration worker_timeout = absl::Seconds(60);
+  bool elastic = false;
+};
+
+// What the slowest sync step waits for (Consistency::Watch's last view).
+struct StepWait {
+  int64_t step = -1;                 // -1: nothing waits
+  double waited_s = 0;               // since the step's first push
+  std::vector<int> ranks;            // expected ranks that have not pushed it
+  std::vector<double> last_heard_s;  // per rank in `ranks`; -1: never
 };
 
 // One chunk's consistency state. Lives inside the chunk and is guarded by
@@ -95,6 +111,15 @@ class Consistency {
                                       int64_t step, const float* grad,
                                       int64_t examples) const;
 
+  // Sync, after membership changed (Watch returned true): completes the
+  // gate's step if every rank it still expects has arrived, returning the
+  // mean to apply (then call Applied), else null. Caller holds chunk mutex.
+  const float* Recheck(ChunkGate& gate) const;
+
+  // Adds to `missing` (num_workers entries) the ranks the gate's step
+  // still expects and has not received. Caller holds the chunk mutex.
+  void AddMissing(const ChunkGate& gate, std::vector<char>* missing) const;
+
   // Records that the optimizer ran once on the admitted gradient.
   void Applied(ChunkGate& gate) const;
 
@@ -135,6 +160,28 @@ class Consistency {
   void RecordLoss(int rank, int64_t step, double loss, int64_t examples);
   GlobalLoss LatestGlobalLoss() const;
 
+  // Membership. Heard: any request from `rank`. NotePush: a push request
+  // of `step` from `rank`; returns true if the rank is dropped, and the
+  // caller then calls Rejoin with the step it is counted again from (one
+  // past the newest chunk version, a step boundary; logged). Never block.
+  void Heard(int rank);
+  bool NotePush(int rank, int64_t step);
+  void Rejoin(int rank, int64_t step);
+  // Whether sync step `step` waits for `rank` (false: dropped, or rejoining
+  // at a later step).
+  bool Expected(int rank, int64_t step) const;
+
+  // Called about once a second with the slowest chunk version and the
+  // ranks its chunks miss: logs "step S waiting Ns for rank R (last heard
+  // Ms ago)" once the wait exceeds worker_timeout (at most once a minute
+  // per rank) and, with elastic, drops those ranks (logged). Returns true
+  // if it dropped any: the caller then rechecks every gate (Recheck) and
+  // the open losses (RecheckLosses).
+  bool Watch(int64_t slowest_step, const std::vector<char>& missing);
+  void RecheckLosses();
+  StepWait CurrentWait() const;
+  std::vector<int> DroppedRanks() const;
+
  private:
   struct StepLosses {
     std::vector<double> loss;       // per rank
@@ -143,8 +190,15 @@ class Consistency {
   };
   void AddToSum(ChunkGate& gate, const float* grad, int64_t examples) const;
   void SumInRankOrder(ChunkGate& gate) const;
+  const float* MeanIfComplete(ChunkGate& gate) const;
+  bool Rejoining(int rank) const;  // dropped now or rejoined earlier
+  std::vector<char> ExpectedMask(int64_t step) const;
+  bool AllReported(const StepLosses& s,
+                   const std::vector<char>& expected) const;
   void CompleteLossLocked(int64_t step, const StepLosses& s)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(loss_mu_);
+  void LogWaitLocked(int rank, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(member_mu_);
 
   const ConsistencyConfig config_;
   mutable absl::Mutex clock_mu_;
@@ -152,6 +206,15 @@ class Consistency {
   mutable absl::Mutex loss_mu_;
   std::map<int64_t, StepLosses> open_losses_ ABSL_GUARDED_BY(loss_mu_);
   GlobalLoss latest_loss_ ABSL_GUARDED_BY(loss_mu_);
+  // Membership, per rank.
+  mutable absl::Mutex member_mu_;
+  std::vector<absl::Time> last_heard_ ABSL_GUARDED_BY(member_mu_);
+  std::vector<char> dropped_ ABSL_GUARDED_BY(member_mu_);
+  std::vector<int64_t> active_from_ ABSL_GUARDED_BY(member_mu_);
+  std::vector<absl::Time> last_wait_log_ ABSL_GUARDED_BY(member_mu_);
+  int64_t newest_push_step_ ABSL_GUARDED_BY(member_mu_) = -1;
+  absl::Time newest_push_at_ ABSL_GUARDED_BY(member_mu_);
+  StepWait wait_ ABSL_GUARDED_BY(member_mu_);
 };
 
 }  // namespace pserve

@@ -136,5 +136,66 @@ TEST_CASE("pull gates: version waits until the deadline, ssp holds the fast") {
       0, 3, absl::Now() + absl::Seconds(5), [] { return true; }, &waited)));
 }
 
+TEST_CASE("a sync step waiting past --worker_timeout names the rank") {
+  ConsistencyConfig c = Config(MODE_SYNC, 2);
+  c.worker_timeout = absl::Milliseconds(1);
+  Consistency rules(c);
+  ChunkGate g;
+  rules.InitGate(g, 1);
+  const float grad[1] = {2};
+  rules.Heard(1);
+  REQUIRE_FALSE(rules.NotePush(0, 0));
+  REQUIRE(rules.Admit(g, 1, 0, 0, grad, 1).value().apply == nullptr);
+  std::vector<char> missing(2, 0);
+  rules.AddMissing(g, &missing);
+  REQUIRE(missing == std::vector<char>{0, 1});
+  absl::SleepFor(absl::Milliseconds(5));
+  REQUIRE_FALSE(rules.Watch(0, missing));  // default: wait
+  const StepWait wait = rules.CurrentWait();
+  REQUIRE(wait.step == 0);
+  REQUIRE(wait.ranks == std::vector<int>{1});
+  REQUIRE(wait.last_heard_s[0] >= 0);
+  REQUIRE(rules.DroppedRanks().empty());
+  REQUIRE(rules.Recheck(g) == nullptr);
+}
+
+TEST_CASE("elastic: the missing rank is dropped, then rejoins at a boundary") {
+  ConsistencyConfig c = Config(MODE_SYNC, 2);
+  c.worker_timeout = absl::Milliseconds(1);
+  c.elastic = true;
+  Consistency rules(c);
+  ChunkGate g;
+  rules.InitGate(g, 1);
+  const float g0[1] = {2}, g1[1] = {6};
+  rules.NotePush(0, 0);
+  rules.RecordLoss(0, 0, 1.5, 4);
+  REQUIRE(rules.Admit(g, 1, 0, 0, g0, 4).value().apply == nullptr);
+  std::vector<char> missing(2, 0);
+  rules.AddMissing(g, &missing);
+  absl::SleepFor(absl::Milliseconds(5));
+  REQUIRE(rules.Watch(0, missing));
+  REQUIRE(rules.DroppedRanks() == std::vector<int>{1});
+  const float* mean = rules.Recheck(g);  // completes with rank 0 alone
+  REQUIRE(mean != nullptr);
+  REQUIRE(mean[0] == 2.0f);
+  rules.Applied(g);
+  rules.RecheckLosses();
+  REQUIRE(rules.LatestGlobalLoss().step == 0);
+  REQUIRE(rules.LatestGlobalLoss().loss == 1.5);
+  // Rank 1 pushes again: taken back from step 2; step 0 and 1 pushes of it
+  // are accepted and ignored.
+  REQUIRE(rules.NotePush(1, 0));
+  rules.Rejoin(1, 2);
+  REQUIRE(rules.DroppedRanks().empty());
+  REQUIRE(rules.CheckPush(g, 1, 1, 0).ok());
+  REQUIRE_FALSE(rules.Admit(g, 1, 1, 1, g1, 4).value().fresh);
+  REQUIRE(rules.Admit(g, 1, 0, 1, g0, 4).value().apply != nullptr);
+  rules.Applied(g);
+  REQUIRE(rules.Admit(g, 1, 0, 2, g0, 4).value().apply == nullptr);
+  mean = rules.Admit(g, 1, 1, 2, g1, 4).value().apply;
+  REQUIRE(mean != nullptr);
+  REQUIRE(mean[0] == 4.0f);
+}
+
 }  // namespace
 }  // namespace pserve

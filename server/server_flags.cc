@@ -21,6 +21,13 @@ ABSL_FLAG(std::string, mode, "sync",
 ABSL_FLAG(int, staleness, -1,
           "ssp only: how many clocks a worker may run ahead of the slowest "
           "(default 2 in ssp mode)");
+ABSL_FLAG(int, worker_timeout, 60,
+          "sync: seconds a step may wait for a rank's push before the wait is "
+          "logged (once a minute) and, with --elastic, the rank is dropped");
+ABSL_FLAG(bool, elastic, false,
+          "sync: after --worker_timeout, complete the step with the ranks "
+          "that pushed and go on without the missing ones; a dropped rank "
+          "that pushes again rejoins at the next step boundary");
 ABSL_FLAG(std::string, optimizer, "adamw", "sgd, momentum, adam or adamw");
 ABSL_FLAG(double, lr, 1e-3, "peak learning rate");
 ABSL_FLAG(double, momentum, 0.9, "momentum factor (--optimizer=momentum)");
@@ -116,6 +123,14 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
   if (staleness >= 0 && c.mode != MODE_SSP)
     return Bad("--staleness only applies to --mode=ssp; drop it or use ssp");
   c.staleness = staleness >= 0 ? staleness : 2;
+  const int timeout = absl::GetFlag(FLAGS_worker_timeout);
+  if (timeout < 1)
+    return Bad(absl::StrCat("--worker_timeout=", timeout,
+                            " must be at least 1 (seconds)"));
+  c.worker_timeout = absl::Seconds(timeout);
+  c.elastic = absl::GetFlag(FLAGS_elastic);
+  if (c.elastic && c.mode != MODE_SYNC)
+    return Bad("--elastic only applies to --mode=sync; drop it");
   absl::StatusOr<OptimizerConfig> opt = OptimizerFromFlags();
   if (!opt.ok()) return opt.status();
   c.optimizer = *opt;

@@ -2,13 +2,14 @@
 // that makes no sense exits 2 with one line saying why), serves the
 // ParameterServer and standard health services over gRPC until SIGTERM or
 // SIGINT, then drains and exits 0. Threads: main waits for a signal; gRPC
-// owns the handler threads.
+// owns the handler threads; main owns one watcher thread (dead workers).
 #include <signal.h>
 
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/cli.h"
@@ -110,8 +111,13 @@ int main(int argc, char** argv) {
                options->config.num_servers, options->config.num_workers,
                pserve::ConsistencyModeName(options->config.mode),
                pserve::OptimizerKindName(options->config.optimizer.kind));
+  // Owned by main: logs sync steps that wait for a rank, drops (--elastic).
+  absl::Notification stop_watch;
+  std::thread watcher([&] { store.WatchWorkers(stop_watch); });
   const int sig = WaitForSignal();
   spdlog::info("signal {}: shutting down", sig);
+  stop_watch.Notify();
+  watcher.join();
   service.Stop();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   metrics.Stop();

@@ -42,6 +42,22 @@ ServerMetrics::ServerMetrics(const ShardStore* store,
   max_version_ = registry_.AddGauge("pserve_max_version",
                                     "largest chunk version on this server");
   params_ = registry_.AddGauge("pserve_parameters", "parameters held here");
+  global_loss_ = registry_.AddGauge("pserve_global_loss",
+                                    "training loss of the newest step every "
+                                    "rank reported (example-weighted)");
+  global_loss_step_ = registry_.AddGauge(
+      "pserve_global_loss_step", "the step pserve_global_loss belongs to");
+  waiting_step_ = registry_.AddGauge(
+      "pserve_waiting_step", "sync step waiting for ranks to push (-1: none)");
+  waiting_seconds_ =
+      registry_.AddGauge("pserve_waiting_seconds",
+                         "how long that step has waited since its first push");
+  waiting_rank_ = registry_.AddGauge(
+      "pserve_waiting_for_rank", "lowest rank that step waits for (-1: none)");
+  waiting_ranks_ = registry_.AddGauge("pserve_waiting_ranks",
+                                      "how many ranks that step waits for");
+  dropped_ranks_ = registry_.AddGauge(
+      "pserve_dropped_ranks", "ranks --elastic dropped that have not rejoined");
   pulls_in_flight_ = registry_.AddGauge(
       "pserve_pulls_in_flight",
       "pulls in progress now (in sync/ssp mostly waiting for a version or "
@@ -86,6 +102,16 @@ void ServerMetrics::Refresh() {
   min_version_->Set(lo);
   max_version_->Set(hi);
   params_->Set(store_->initialized() ? store_->num_params() : 0);
+  const GlobalLoss loss = store_->rules().LatestGlobalLoss();
+  global_loss_step_->Set(static_cast<double>(loss.step));
+  if (loss.step >= 0) global_loss_->Set(loss.loss);
+  const StepWait wait = store_->rules().CurrentWait();
+  waiting_step_->Set(static_cast<double>(wait.step));
+  waiting_seconds_->Set(wait.waited_s);
+  waiting_rank_->Set(wait.ranks.empty() ? -1 : wait.ranks[0]);
+  waiting_ranks_->Set(static_cast<double>(wait.ranks.size()));
+  dropped_ranks_->Set(
+      static_cast<double>(store_->rules().DroppedRanks().size()));
   pulls_in_flight_->Set(static_cast<double>(c.pulls_in_flight.load()));
 }
 

@@ -39,7 +39,9 @@ class ServerMetrics {
   MetricsRegistry registry_;
   Counter *pushes_, *pulls_, *bytes_in_, *bytes_out_, *updates_, *rejected_,
       *duplicates_, *sync_wait_;
-  Gauge *min_version_, *max_version_, *params_, *pulls_in_flight_;
+  Gauge *min_version_, *max_version_, *params_, *pulls_in_flight_,
+      *global_loss_, *global_loss_step_, *waiting_step_, *waiting_seconds_,
+      *waiting_rank_, *waiting_ranks_, *dropped_ranks_;
   Histogram* update_seconds_;
   ServiceCounters last_;  // values already added to the counters
   int64_t last_updates_ = 0;

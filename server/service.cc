@@ -68,6 +68,8 @@ grpc::Status ParameterServerService::Init(grpc::ServerContext*,
                                           InitResponse* resp) {
   absl::Status s = CheckCaller(req->caller(), false);
   if (!s.ok()) return Reject(s);
+  if (req->caller().role() == Caller::WORKER)
+    store_->rules().Heard(req->caller().rank());
   absl::StatusOr<InitResponse> r = store_->Init(*req);
   if (!r.ok()) return Reject(r.status());
   if (!restore_path_.empty()) {
@@ -112,6 +114,8 @@ grpc::Status ParameterServerService::Pull(grpc::ServerContext* ctx,
     return ctx->IsCancelled() || stopping_.load();
   };
   absl::Duration waited = absl::ZeroDuration();
+  if (req->caller().role() == Caller::WORKER)
+    store_->rules().Heard(req->caller().rank());
   counters_.pulls_in_flight.fetch_add(1);
   const absl::Cleanup not_waiting = [this] {
     counters_.pulls_in_flight.fetch_sub(1);
@@ -196,6 +200,8 @@ grpc::Status ParameterServerService::Push(grpc::ServerContext*,
   std::vector<int> local;
   absl::Status s = ValidatePush(*req, &local);
   if (!s.ok()) return Reject(s);
+  if (store_->rules().NotePush(req->caller().rank(), req->step()))
+    store_->Rejoin(req->caller().rank());
   std::vector<float>& grad = ThreadScratch();
   int64_t bytes = 0;
   for (size_t j = 0; j < local.size(); ++j) {
@@ -270,6 +276,14 @@ grpc::Status ParameterServerService::GetStats(grpc::ServerContext*,
   const GlobalLoss loss = store_->rules().LatestGlobalLoss();
   resp->set_global_loss(loss.loss);
   resp->set_global_loss_step(loss.step);
+  const StepWait wait = store_->rules().CurrentWait();
+  resp->set_waiting_step(wait.step);
+  resp->set_waiting_seconds(wait.waited_s);
+  for (size_t i = 0; i < wait.ranks.size(); ++i) {
+    resp->add_waiting_ranks(wait.ranks[i]);
+    resp->add_waiting_last_heard_seconds(wait.last_heard_s[i]);
+  }
+  for (int r : store_->rules().DroppedRanks()) resp->add_dropped_ranks(r);
   return grpc::Status::OK;
 }
 

@@ -23,6 +23,8 @@ ConsistencyConfig RulesOf(const ServerConfig& c) {
   r.mode = c.mode;
   r.num_workers = c.num_workers;
   r.staleness = c.staleness;
+  r.worker_timeout = c.worker_timeout;
+  r.elastic = c.elastic;
   return r;
 }
 
@@ -213,6 +215,34 @@ std::pair<int64_t, int64_t> ShardStore::VersionRange() const {
     hi = std::max(hi, c->gate.version);
   }
   return {chunks_.empty() ? 0 : lo, hi};
+}
+
+void ShardStore::CheckWorkers() {
+  if (!initialized() || config_.mode != MODE_SYNC) return;
+  int64_t slowest = INT64_MAX;
+  std::vector<char> missing(config_.num_workers, 0);
+  for (const auto& c : chunks_) {
+    absl::MutexLock lock(&c->mu);
+    if (c->gate.version > slowest) continue;
+    if (c->gate.version < slowest) {
+      slowest = c->gate.version;
+      std::fill(missing.begin(), missing.end(), 0);
+    }
+    rules_.AddMissing(c->gate, &missing);
+  }
+  if (chunks_.empty() || !rules_.Watch(slowest, missing)) return;
+  for (const auto& c : chunks_) {
+    absl::MutexLock lock(&c->mu);
+    const float* mean = rules_.Recheck(c->gate);
+    if (mean == nullptr) continue;
+    ApplyOptimizer(*c, mean);
+    rules_.Applied(c->gate);
+  }
+  rules_.RecheckLosses();
+}
+
+void ShardStore::WatchWorkers(absl::Notification& stop) {
+  while (!stop.WaitForNotificationWithTimeout(absl::Seconds(1))) CheckWorkers();
 }
 
 ChunkSnapshot ShardStore::Snapshot(int i) const {

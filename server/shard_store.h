@@ -16,6 +16,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/model_layout.h"
 #include "common/optimizer.h"
@@ -29,7 +30,9 @@ struct ServerConfig {
   int num_servers = 1;
   int num_workers = 1;
   ConsistencyMode mode = MODE_SYNC;
-  int staleness = 0;  // ssp only
+  int staleness = 0;                                  // ssp only
+  absl::Duration worker_timeout = absl::Seconds(60);  // sync: see --elastic
+  bool elastic = false;
   OptimizerConfig optimizer;
 };
 
@@ -103,6 +106,16 @@ class ShardStore {
   // The consistency rules (global loss, clocks); see consistency.h.
   Consistency& rules() { return rules_; }
   const Consistency& rules() const { return rules_; }
+
+  // One membership check (sync): finds the slowest step and the ranks it
+  // waits for, lets Consistency::Watch log or drop them, and completes the
+  // steps a drop unblocked. Called about once a second by a thread the
+  // server's main owns (WatchWorkers). Locks each chunk in turn.
+  void CheckWorkers();
+  // Takes a dropped rank back from one past the newest chunk version.
+  void Rejoin(int rank) { rules_.Rejoin(rank, VersionRange().second + 1); }
+  // Runs CheckWorkers every second until `stop` is notified. Blocks.
+  void WatchWorkers(absl::Notification& stop);
 
   // Copies chunk i's state (locks that chunk only). Never blocks on peers.
   ChunkSnapshot Snapshot(int i) const;

@@ -38,9 +38,16 @@ LoadedCheckpoint TrainSync(int workers, int batch, const std::string& name,
          "--data=" + Data() + "/train.bin", "--model=tiny",
          "--batch_size=" + std::to_string(batch), "--seq_len=32", "--steps=5",
          "--seed=7", "--grad_clip=0", chunk, "--export=" + path, extra_flag}));
+  std::vector<double> global_losses;  // each worker's RESULT global_loss=
   for (const ProcessResult& r : RunConcurrently(argvs, 120)) {
     INFO(r.output);
     REQUIRE(r.exit_code == 0);
+    global_losses.push_back(ParseResult(r.output).at("global_loss"));
+  }
+  // The servers' loss of the last step, the same for every worker.
+  for (double g : global_losses) {
+    REQUIRE(std::isfinite(g));
+    REQUIRE(g == global_losses[0]);
   }
   auto loaded = LoadCheckpoint(path);
   REQUIRE(loaded.ok());

@@ -235,7 +235,9 @@ void MlpTrainer::LogWindow(int64_t step) {
   spdlog::info("step {} loss {:.6f} global_loss {:.6f} (step {}) rows/s {:.0f}",
                step, loss, global.loss, global.step, rps);
   if (global.step >= 0) result_.global_loss = global.loss;
-  metrics_->WriteTrain(step, loss, rps, train_seconds_);
+  metrics_->WriteTrain(step, loss, rps, train_seconds_,
+                       global.step >= 0 ? global.loss : std::nan(""),
+                       global.step);
   result_.train_loss = loss;
   window_losses_.clear();
   window_seconds_ = 0;

@@ -33,6 +33,9 @@ TrainMetrics::TrainMetrics(std::FILE* file, int rank)
   step_ = registry_.AddGauge("pserve_worker_step", "Last completed step.");
   loss_ = registry_.AddGauge("pserve_worker_loss", "Training loss.");
   val_loss_ = registry_.AddGauge("pserve_worker_val_loss", "Validation loss.");
+  global_loss_ = registry_.AddGauge(
+      "pserve_worker_global_loss",
+      "The job's training loss (all ranks, example-weighted), newest step.");
   tokens_per_s_ = registry_.AddGauge("pserve_worker_tokens_per_second",
                                      "Tokens per second of the last step.");
   tokens_ = registry_.AddCounter("pserve_worker_tokens_total",
@@ -85,10 +88,13 @@ void TrainMetrics::RecordStep(int64_t step, double loss,
 }
 
 void TrainMetrics::WriteTrain(int64_t step, double loss, double tokens_per_s,
-                              double elapsed_s) {
+                              double elapsed_s, double global_loss,
+                              int64_t global_loss_step) {
+  if (global_loss == global_loss) global_loss_->Set(global_loss);
   WriteLine(absl::StrCat(
       "{\"kind\":\"train\",\"step\":", step, ",\"loss\":", Num(loss),
-      ",\"tokens_per_s\":", Num(tokens_per_s),
+      ",\"global_loss\":", Num(global_loss), ",\"global_loss_step\":",
+      global_loss_step, ",\"tokens_per_s\":", Num(tokens_per_s),
       ",\"elapsed_s\":", Num(elapsed_s), ",\"rank\":", rank_, "}"));
 }
 

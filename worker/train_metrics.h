@@ -34,9 +34,11 @@ class TrainMetrics {
   // Every step: updates the Prometheus step, loss and timing metrics.
   void RecordStep(int64_t step, double loss, const StepTiming& timing,
                   int64_t tokens);
-  // Every --log_every steps: one {"kind":"train",...} line.
+  // Every --log_every steps: one {"kind":"train",...} line. global_loss is
+  // the job's loss at global_loss_step (from the servers; NaN: none yet).
   void WriteTrain(int64_t step, double loss, double tokens_per_s,
-                  double elapsed_s);
+                  double elapsed_s, double global_loss,
+                  int64_t global_loss_step);
   // Every evaluation: one {"kind":"val",...} line and the val-loss gauge.
   void WriteVal(int64_t step, double val_loss);
 
@@ -48,7 +50,7 @@ class TrainMetrics {
   int rank_;
   MetricsRegistry registry_;
   MetricsHttpServer http_;
-  Gauge *step_, *loss_, *val_loss_, *tokens_per_s_;
+  Gauge *step_, *loss_, *val_loss_, *tokens_per_s_, *global_loss_;
   Counter* tokens_;
   Histogram *step_s_, *pull_s_, *compute_s_, *push_s_;
 };

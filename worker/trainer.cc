@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <future>
 #include <limits>
 #include <numeric>
 #include <utility>
@@ -30,6 +31,7 @@ Trainer::Trainer(const WorkerOptions& options, const std::atomic<int>* stop)
     : options_(options), stop_(stop) {
   result_.val_loss = kNaN;
   result_.train_loss = kNaN;
+  result_.global_loss = kNaN;
 }
 
 absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(
@@ -120,8 +122,17 @@ float* Trainer::HostParams() {
 
 absl::Status Trainer::PullParameters(int64_t step) {
   const int64_t min_version = options_.mode == MODE_SYNC ? step : 0;
-  absl::StatusOr<int64_t> version =
-      client_->Pull(HostParams(), min_version, step);
+  std::future<absl::StatusOr<int64_t>> pull =
+      client_->PullAsync(HostParams(), min_version, step);
+  const Clock::time_point start = Clock::now();
+  while (pull.wait_for(std::chrono::seconds(60)) != std::future_status::ready)
+    spdlog::warn(
+        "step {}: waiting {:.0f}s for the servers: {}", step,
+        SecondsSince(start),
+        options_.mode == MODE_SYNC
+            ? absl::StrCat("some worker has not pushed step ", step - 1)
+            : std::string("the slowest worker is too far behind"));
+  absl::StatusOr<int64_t> version = pull.get();
   if (!version.ok()) return version.status();
   if (!host_model_) model_->SetParameters(host_params_.data());
   return absl::OkStatus();
@@ -243,18 +254,29 @@ void Trainer::LogWindow(int64_t step, const StepTiming& sum) {
   const double tokens =
       n * options_.batch_size * options_.seq_len * options_.grad_accum_steps;
   const double tps = sum.total_s > 0 ? tokens / sum.total_s : 0;
+  NoteGlobalLoss();
   spdlog::info(
       "step {} loss {:.4f} tokens/s {:.0f} pull {:.3f}s compute {:.3f}s "
-      "push {:.3f}s (per step)",
-      step, loss, tps, sum.pull_s / n, sum.compute_s / n, sum.push_s / n);
-  metrics_->WriteTrain(step, loss, tps, train_seconds_);
+      "push {:.3f}s (per step) global_loss {:.4f} (step {})",
+      step, loss, tps, sum.pull_s / n, sum.compute_s / n, sum.push_s / n,
+      result_.global_loss, result_.global_loss_step);
+  metrics_->WriteTrain(step, loss, tps, train_seconds_, result_.global_loss,
+                       result_.global_loss_step);
   result_.train_loss = loss;
   window_losses_.clear();
+}
+
+void Trainer::NoteGlobalLoss() {
+  const GlobalLossReport g = client_->global_loss();
+  if (g.step < 0) return;
+  result_.global_loss = g.loss;
+  result_.global_loss_step = g.step;
 }
 
 absl::Status Trainer::Finish() {
   absl::Status s = PullParameters(result_.steps);
   if (!s.ok()) return s;
+  NoteGlobalLoss();  // the final pull carries the last step's
   if (eval_) {
     s = Evaluate(result_.steps);
     if (!s.ok()) return s;

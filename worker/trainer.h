@@ -27,9 +27,13 @@
 namespace pserve {
 
 struct TrainResult {
-  int64_t steps = 0;        // steps completed
-  double train_loss = 0;    // mean loss over the last --log_every steps
-  double val_loss = 0;      // last evaluation; NaN without --val_data
+  int64_t steps = 0;      // steps completed
+  double train_loss = 0;  // mean loss over the last --log_every steps
+  double val_loss = 0;    // last evaluation; NaN without --val_data
+  // The job's training loss (every rank, weighted by examples) at
+  // global_loss_step, the newest step the servers completed; NaN / -1 none.
+  double global_loss = 0;
+  int64_t global_loss_step = -1;
   double tokens_per_s = 0;  // this worker's tokens / training seconds
   int stop_signal = 0;      // the signal that stopped training early, or 0
 };
@@ -67,6 +71,7 @@ class Trainer {
   absl::Status Evaluate(int64_t step);
   absl::Status Finish();
   void LogWindow(int64_t step, const StepTiming& sum);
+  void NoteGlobalLoss();  // copies the client's newest global loss
   float* HostParams();
 
   const WorkerOptions options_;

@@ -2,6 +2,8 @@
 // (a bad flag, a missing file or bad data exits 2 with one line saying what
 // was wrong), trains against the parameter servers, and prints
 //   RESULT step=<n> train_loss=<x> val_loss=<y> tokens_per_s=<z>
+//          global_loss=<g>
+// (g: the job's training loss over every rank at the last completed step)
 // as its last stdout line; with --model=mlp
 //   RESULT step=<n> train_loss=<x> global_loss=<g> val_loss=<y>
 //   val_accuracy=<a> (or
@@ -104,9 +106,9 @@ int main(int argc, char** argv) {
   if (!result.ok()) return Fail(result.status());
   std::printf(
       "RESULT step=%lld train_loss=%.6f val_loss=%.6f "
-      "tokens_per_s=%.1f\n",
+      "tokens_per_s=%.1f global_loss=%.6f\n",
       static_cast<long long>(result->steps), result->train_loss,
-      result->val_loss, result->tokens_per_s);
+      result->val_loss, result->tokens_per_s, result->global_loss);
   std::fflush(stdout);
   return result->stop_signal != 0 ? 128 + result->stop_signal : 0;
 }
