@@ -53,6 +53,21 @@ ABSL_FLAG(std::string, checkpoint_dir, "",
 ABSL_FLAG(std::string, restore_from, "",
           "checkpoint file to load when the model is first declared (e.g. "
           "DIR/server-0.ckpt from an earlier run with the same model)");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate to serve TLS with (with --tls_key); empty: "
+          "plaintext");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA: require every client to present a certificate it signed "
+          "(mutual TLS)");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "file (mode 600) holding the bearer token every call must carry; "
+          "needs --tls_cert. The health service stays open");
+ABSL_FLAG(int, max_waiting_pulls, 8192,
+          "most Pull calls in progress on this server at once; more get "
+          "RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, max_waiting_pulls_per_caller, 1024,
+          "most Pull calls in progress at once from one caller (role, rank)");
 ABSL_FLAG(std::string, log_level, "info",
           "trace, debug, info, warn, error or off");
 
@@ -150,6 +165,18 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
   o.checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir);
   o.log_level = absl::GetFlag(FLAGS_log_level);
   o.restore_from = absl::GetFlag(FLAGS_restore_from);
+  o.security_files.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  o.security_files.tls_key = absl::GetFlag(FLAGS_tls_key);
+  o.security_files.tls_client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  o.security_files.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
+  o.limits.max_waiting_pulls = absl::GetFlag(FLAGS_max_waiting_pulls);
+  o.limits.max_waiting_pulls_per_caller =
+      absl::GetFlag(FLAGS_max_waiting_pulls_per_caller);
+  if (o.limits.max_waiting_pulls < 1 ||
+      o.limits.max_waiting_pulls_per_caller < 1)
+    return Bad(
+        "--max_waiting_pulls and --max_waiting_pulls_per_caller must be >= 1");
+  o.limits.max_message_mb = o.max_message_mb;
   return o;
 }
 

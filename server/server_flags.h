@@ -8,6 +8,8 @@
 
 #include "absl/status/statusor.h"
 #include "grpcpp/server_builder.h"
+#include "server/auth.h"
+#include "server/service.h"
 #include "server/shard_store.h"
 
 namespace pserve {
@@ -22,6 +24,8 @@ struct ServerOptions {
   std::string checkpoint_dir;
   std::string restore_from;
   std::string log_level;
+  ServerSecurityFiles security_files;
+  ServiceLimits limits;
 };
 
 // Reads and validates the flags. INVALID_ARGUMENT with one line otherwise.

@@ -17,6 +17,7 @@
 #include "common/logging.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "server/auth.h"
 #include "server/server_flags.h"
 #include "server/server_metrics.h"
 #include "server/service.h"
@@ -64,6 +65,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ps_server: %s\n", std::string(s.message()).c_str());
     return 2;
   }
+  absl::StatusOr<pserve::ServerSecurity> security =
+      pserve::LoadServerSecurity(options->security_files);
+  if (!security.ok()) {
+    std::fprintf(stderr, "ps_server: %s\n",
+                 std::string(security.status().message()).c_str());
+    return 2;
+  }
   pserve::KeepLargeAllocationsWarm();
   // Block the stop signals in every thread; main receives them with sigwait.
   sigset_t set;
@@ -73,9 +81,14 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   pserve::ShardStore store(options->config);
-  pserve::ParameterServerService service(&store, options->checkpoint_dir);
+  pserve::ParameterServerService service(&store, options->checkpoint_dir,
+                                         options->limits);
   service.set_restore_path(options->restore_from);
   pserve::ServerMetrics metrics(&store, &service);
+  if (security->auth != nullptr) {
+    std::shared_ptr<pserve::TokenAuthProcessor> auth = security->auth;
+    metrics.WatchUnauthenticated([auth] { return auth->refused(); });
+  }
   if (options->metrics_port >= 0) {
     absl::StatusOr<int> mport = metrics.Start(options->metrics_port);
     if (!mport.ok()) {
@@ -94,7 +107,7 @@ int main(int argc, char** argv) {
   int port = 0;
   builder.AddListeningPort(
       absl::StrCat(options->bind_address, ":", options->port),
-      grpc::InsecureServerCredentials(), &port);
+      security->credentials, &port);
   pserve::ConfigureServerBuilder(*options, builder);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -106,11 +119,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   WritePortFile(options->port_file, port);
-  spdlog::info("listening on {}:{} ({} of {} servers, {} workers, mode {}, {})",
-               options->bind_address, port, options->config.server_id,
-               options->config.num_servers, options->config.num_workers,
-               pserve::ConsistencyModeName(options->config.mode),
-               pserve::OptimizerKindName(options->config.optimizer.kind));
+  spdlog::info(
+      "listening on {}:{} ({}; {} of {} servers, {} workers, mode {}, {})",
+      options->bind_address, port, security->summary, options->config.server_id,
+      options->config.num_servers, options->config.num_workers,
+      pserve::ConsistencyModeName(options->config.mode),
+      pserve::OptimizerKindName(options->config.optimizer.kind));
   // Owned by main: logs sync steps that wait for a rank, drops (--elastic).
   absl::Notification stop_watch;
   std::thread watcher([&] { store.WatchWorkers(stop_watch); });

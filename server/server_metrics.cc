@@ -35,6 +35,9 @@ ServerMetrics::ServerMetrics(const ShardStore* store,
                                    "requests refused as malformed");
   duplicates_ = registry_.AddCounter("pserve_duplicate_pushes_total",
                                      "retried pushes ignored");
+  unauthenticated_ =
+      registry_.AddCounter("pserve_unauthenticated_requests_total",
+                           "calls refused for a missing or wrong bearer token");
   sync_wait_ = registry_.AddCounter("pserve_sync_wait_seconds_total",
                                     "time pulls waited for versions/clocks");
   min_version_ = registry_.AddGauge("pserve_min_version",
@@ -95,6 +98,11 @@ void ServerMetrics::Refresh() {
   Bump(rejected_, c.rejected, last_.rejected);
   Bump(duplicates_, c.duplicate_pushes, last_.duplicate_pushes);
   Bump(sync_wait_, c.sync_wait_us, last_.sync_wait_us, 1e-6);
+  if (refused_auth_) {
+    const int64_t refused = refused_auth_();
+    unauthenticated_->Increment(refused - last_refused_auth_);
+    last_refused_auth_ = refused;
+  }
   const int64_t updates = store_->updates_applied();
   updates_->Increment(updates - last_updates_);
   last_updates_ = updates;
@@ -112,7 +120,7 @@ void ServerMetrics::Refresh() {
   waiting_ranks_->Set(static_cast<double>(wait.ranks.size()));
   dropped_ranks_->Set(
       static_cast<double>(store_->rules().DroppedRanks().size()));
-  pulls_in_flight_->Set(static_cast<double>(c.pulls_in_flight.load()));
+  pulls_in_flight_->Set(static_cast<double>(service_->pulls_in_progress()));
 }
 
 }  // namespace pserve

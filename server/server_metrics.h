@@ -6,6 +6,7 @@
 #ifndef PSERVE_SERVER_SERVER_METRICS_H_
 #define PSERVE_SERVER_SERVER_METRICS_H_
 
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -29,6 +30,11 @@ class ServerMetrics {
   // Serves /metrics on port (0 picks one). Returns the bound port;
   // UNAVAILABLE if the port is taken. Starts the refresher thread.
   absl::StatusOr<int> Start(int port);
+  // Exports refused() as pserve_unauthenticated_requests_total. Call
+  // before Start; `refused` must stay callable until Stop.
+  void WatchUnauthenticated(std::function<int64_t()> refused) {
+    refused_auth_ = std::move(refused);
+  }
   void Stop();
 
  private:
@@ -38,13 +44,15 @@ class ServerMetrics {
   const ParameterServerService* service_;
   MetricsRegistry registry_;
   Counter *pushes_, *pulls_, *bytes_in_, *bytes_out_, *updates_, *rejected_,
-      *duplicates_, *sync_wait_;
+      *duplicates_, *sync_wait_, *unauthenticated_;
   Gauge *min_version_, *max_version_, *params_, *pulls_in_flight_,
       *global_loss_, *global_loss_step_, *waiting_step_, *waiting_seconds_,
       *waiting_rank_, *waiting_ranks_, *dropped_ranks_;
   Histogram* update_seconds_;
   ServiceCounters last_;  // values already added to the counters
   int64_t last_updates_ = 0;
+  std::function<int64_t()> refused_auth_;  // set before Start
+  int64_t last_refused_auth_ = 0;
   std::unique_ptr<MetricsHttpServer> http_;
   absl::Notification stop_;
   std::thread refresher_;

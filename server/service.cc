@@ -7,7 +7,6 @@
 #include <cmath>
 #include <vector>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/wire_dtype.h"
@@ -39,8 +38,27 @@ grpc::Status ToGrpc(const absl::Status& s) {
 }
 
 ParameterServerService::ParameterServerService(ShardStore* store,
-                                               std::string checkpoint_dir)
-    : store_(store), checkpoint_dir_(std::move(checkpoint_dir)) {}
+                                               std::string checkpoint_dir,
+                                               const ServiceLimits& limits)
+    : store_(store),
+      checkpoint_dir_(std::move(checkpoint_dir)),
+      limits_(limits),
+      pull_limiter_(limits) {}
+
+absl::Status ParameterServerService::CheckPullReplySize(
+    const PullRequest& req, const std::vector<int>& local) {
+  int64_t bytes = 0;
+  for (int i : local)
+    bytes += store_->chunk_info(i).numel * WireBytesPerElement(req.dtype());
+  // Framing: key, version and length per chunk.
+  bytes += 32 * static_cast<int64_t>(local.size());
+  const int64_t limit = int64_t{limits_.max_message_mb} << 20;
+  if (bytes <= limit) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "the reply to this pull would be ", bytes,
+      " bytes, over the server's --max_message_mb=", limits_.max_message_mb,
+      "; ask for fewer keys per call or raise the flag"));
+}
 
 grpc::Status ParameterServerService::Reject(const absl::Status& status) {
   counters_.rejected.fetch_add(1);
@@ -109,6 +127,10 @@ grpc::Status ParameterServerService::Pull(grpc::ServerContext* ctx,
           absl::StrCat("key ", key, " appears twice in one pull")));
     local.push_back(*i);
   }
+  s = CheckPullReplySize(*req, local);
+  if (!s.ok()) return Reject(s);
+  absl::StatusOr<PullLimiter::Slot> slot = pull_limiter_.Admit(req->caller());
+  if (!slot.ok()) return Reject(slot.status());
   const absl::Time deadline = DeadlineOf(ctx);
   const std::function<bool()> cancelled = [this, ctx] {
     return ctx->IsCancelled() || stopping_.load();
@@ -116,10 +138,6 @@ grpc::Status ParameterServerService::Pull(grpc::ServerContext* ctx,
   absl::Duration waited = absl::ZeroDuration();
   if (req->caller().role() == Caller::WORKER)
     store_->rules().Heard(req->caller().rank());
-  counters_.pulls_in_flight.fetch_add(1);
-  const absl::Cleanup not_waiting = [this] {
-    counters_.pulls_in_flight.fetch_sub(1);
-  };
   if (req->caller().role() == Caller::WORKER) {
     s = store_->AwaitClock(req->caller().rank(), req->clock(), deadline,
                            cancelled, &waited);

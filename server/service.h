@@ -10,6 +10,7 @@
 
 #include "common/metrics.h"
 #include "proto/ps.grpc.pb.h"
+#include "server/pull_limiter.h"
 #include "server/shard_store.h"
 
 namespace pserve {
@@ -18,16 +19,15 @@ struct ServiceCounters {
   std::atomic<int64_t> pushes{0}, pulls{0}, bytes_in{0}, bytes_out{0};
   std::atomic<int64_t> duplicate_pushes{0}, rejected{0};
   std::atomic<int64_t> sync_wait_us{0};
-  // Pulls being served now: most of that time, in sync and ssp, is waiting
-  // for a version or a clock.
-  std::atomic<int64_t> pulls_in_flight{0};
 };
 
 class ParameterServerService final : public ParameterServer::Service {
  public:
   // `store` must outlive the service. checkpoint_dir: the only directory
-  // Checkpoint writes into ("" refuses Checkpoint requests).
-  ParameterServerService(ShardStore* store, std::string checkpoint_dir);
+  // Checkpoint writes into ("" refuses Checkpoint requests). limits: caps
+  // on pulls in progress and on the size of one pull's reply.
+  ParameterServerService(ShardStore* store, std::string checkpoint_dir,
+                         const ServiceLimits& limits = ServiceLimits());
 
   grpc::Status Init(grpc::ServerContext* ctx, const InitRequest* req,
                     InitResponse* resp) override;
@@ -42,6 +42,9 @@ class ParameterServerService final : public ParameterServer::Service {
                         StatsResponse* resp) override;
 
   const ServiceCounters& counters() const { return counters_; }
+  // Pulls being served now (admitted and not yet answered): most of that
+  // time, in sync and ssp, is waiting for a version or a clock.
+  int pulls_in_progress() const { return pull_limiter_.in_progress(); }
   // Makes every waiting and future pull return CANCELLED at once, so a
   // shutdown is not held up by pulls waiting for workers that are gone.
   void Stop() { stopping_.store(true); }
@@ -55,11 +58,16 @@ class ParameterServerService final : public ParameterServer::Service {
  private:
   grpc::Status Reject(const absl::Status& status);
   absl::Status CheckCaller(const Caller& caller, bool worker_only) const;
+  // RESOURCE_EXHAUSTED if the reply to `req` would exceed --max_message_mb.
+  absl::Status CheckPullReplySize(const PullRequest& req,
+                                  const std::vector<int>& local);
   absl::Status ValidatePush(const PushRequest& req,
                             std::vector<int>* local) const;
 
   ShardStore* const store_;
   const std::string checkpoint_dir_;
+  const ServiceLimits limits_;
+  PullLimiter pull_limiter_;
   ServiceCounters counters_;
   Histogram* update_seconds_ = nullptr;
   std::atomic<bool> stopping_{false};

@@ -94,6 +94,7 @@ absl::Status Trainer::ConnectAndDeclare() {
   co.rank = options_.rank;
   co.connect_timeout = absl::Seconds(options_.connect_timeout_s);
   co.dtype = options_.wire_dtype;
+  co.security = options_.security;
   absl::StatusOr<std::unique_ptr<PsClient>> client = PsClient::Connect(co);
   if (!client.ok()) return client.status();
   client_ = std::move(*client);

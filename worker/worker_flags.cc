@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/consistency_mode.h"
+#include "common/security_flags.h"
 #include "worker/client/ps_client.h"
 #include "worker/data/tokenizer.h"
 #include "worker/mlp_flags.h"
@@ -128,6 +129,9 @@ absl::Status ReadCluster(WorkerOptions* o) {
   if (!servers.ok())  // the message already names --servers
     return absl::InvalidArgumentError(servers.status().message());
   o->servers = *servers;
+  absl::StatusOr<ClientSecurity> security = ClientSecurityFromFlags();
+  if (!security.ok()) return security.status();
+  o->security = *std::move(security);
   o->num_workers = absl::GetFlag(FLAGS_num_workers);
   o->rank = absl::GetFlag(FLAGS_rank);
   if (o->num_workers < 1)

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/security.h"
 #include "proto/ps.pb.h"
 #include "worker/model/gpt_config.h"
 #include "worker/model/mlp_config.h"
@@ -45,7 +46,9 @@ struct WorkerOptions {
   uint64_t seed = 0;
   int64_t chunk_bytes = 4 << 20;
   std::string export_path;
-  int64_t checkpoint_every = 0;  // 0: no server checkpoints
+  int64_t checkpoint_every = 0;
+  ClientSecurity security;  // --tls_ca, --tls_cert, --tls_key, token  // 0: no
+                            // server checkpoints
   int64_t log_every = 10;
   std::string metrics_file;
   int metrics_port = -1;

@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
       "Example: ps_worker --servers=localhost:7070 --rank=0 --num_workers=1 "
       "--data=data/train.bin --val_data=data/val.bin --model=small "
       "--steps=1000 --export=model.bin",
-      {"worker/"});
+      {"worker/", "common/security_flags"});
   absl::StatusOr<pserve::WorkerOptions> options =
       pserve::WorkerOptionsFromFlags();
   if (!options.ok()) return Fail(options.status());

@@ -192,8 +192,9 @@ def check_overlay(name, objects, flags, root):
     if not pdbs:
         fail("pdb", f"{swhere}: no PodDisruptionBudget selects the server pods")
     for p in ("readinessProbe", "livenessProbe"):
-        if "grpc" not in (server.get(p) or {}):
-            fail("probe", f"{swhere}: ps_server needs a grpc {p} (standard health service)")
+        if not {"grpc", "tcpSocket"} & set(server.get(p) or {}):
+            fail("probe", f"{swhere}: ps_server needs a grpc {p} (standard health service), "
+                          "or tcpSocket when it serves TLS")
 
     # Server argv, as pod ps-(N-1) would run it.
     env = kube.container_env(server, configmaps, {}, fail)
@@ -230,7 +231,11 @@ def check_overlay(name, objects, flags, root):
     if port not in numbers:
         fail("ports", f"{swhere}: --port={port} is not a containerPort {sorted(numbers)}")
     for p in ("readinessProbe", "livenessProbe"):
-        probe_port = resolve_port((server.get(p) or {}).get("grpc", {}).get("port"), server)
+        probe = server.get(p) or {}
+        handler = "tcpSocket" if "tcpSocket" in probe else "grpc"
+        if handler == "tcpSocket" and not sflags.get("tls_cert"):
+            fail("probe", f"{swhere}: {p} is tcpSocket but ps_server serves plaintext: use the grpc probe")
+        probe_port = resolve_port(probe.get(handler, {}).get("port"), server)
         if probe_port is not None and probe_port != port:
             fail("probe", f"{swhere}: {p} checks port {probe_port} but ps_server serves gRPC on --port={port}")
     for obj, c, f, where in ((sts, server, sflags, swhere), (job, worker, wflags, jwhere)):

@@ -29,13 +29,13 @@ step() {  # step NAME COMMAND...: runs it, prints PASS/FAIL with its output
 # 1. Render.
 mkdir -p "$out/rendered"
 render() {
-  for o in sync async ssp cpu; do
+  for o in sync async ssp cpu secure; do
     kubectl kustomize "deploy/k8s/overlays/$o" >"$out/rendered/overlay-$o.yaml" ||
       { echo "kustomize: overlay $o does not render"; return 1; }
   done
   kubectl kustomize deploy/k8s/storage >"$out/rendered/storage.yaml" ||
     { echo "kustomize: deploy/k8s/storage does not render"; return 1; }
-  echo "kustomize: rendered 4 overlays and the storage kit"
+  echo "kustomize: rendered 5 overlays and the storage kit"
 }
 step kustomize render
 if ((failed)); then

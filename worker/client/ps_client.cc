@@ -47,10 +47,11 @@ absl::StatusOr<std::unique_ptr<PsClient>> PsClient::Connect(
     std::vector<std::unique_ptr<ParameterServer::Stub>> stubs;
     std::vector<std::unique_ptr<grpc::GenericStub>> raw;
     for (int c = 0; c < std::max(1, options.channels_per_server); ++c) {
-      auto channel = MakeChannel(options.servers[s], options.max_message_mb, c);
+      auto channel = MakeChannel(options.servers[s], options.max_message_mb, c,
+                                 options.security);
       if (c == 0) {
-        absl::Status st =
-            WaitForServer(channel, options.servers[s], s, deadline);
+        absl::Status st = WaitForServer(channel, options.servers[s], s,
+                                        deadline, options.security.tls());
         if (!st.ok()) return st;
       }
       stubs.push_back(ParameterServer::NewStub(channel));

@@ -17,6 +17,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/model_layout.h"
+#include "common/security.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "proto/ps.grpc.pb.h"
 #include "worker/client/wire_codec.h"
@@ -34,7 +35,8 @@ struct ClientOptions {
   int max_message_mb = 64;
   int64_t request_bytes = 4 << 20;  // chunks are batched up to this per RPC
   int channels_per_server = 2;
-  DType dtype = FP32;  // wire encoding of pulls and pushes
+  DType dtype = FP32;       // wire encoding of pulls and pushes
+  ClientSecurity security;  // TLS roots, client certificate, token
 };
 
 // Parses "host:port,host:port". INVALID_ARGUMENT naming the bad entry.

@@ -4,13 +4,15 @@
 #include <algorithm>
 #include <chrono>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
 
 namespace pserve {
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
-                                           int max_message_mb, int index) {
+                                           int max_message_mb, int index,
+                                           const ClientSecurity& security) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(max_message_mb << 20);
   args.SetMaxSendMessageSize(max_message_mb << 20);
@@ -21,13 +23,13 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
   // connection) between our channels.
   args.SetInt("pserve.channel_index", index);
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
+  return grpc::CreateCustomChannel(target, MakeChannelCredentials(security),
                                    args);
 }
 
 absl::Status WaitForServer(const std::shared_ptr<grpc::Channel>& channel,
                            const std::string& target, int server_id,
-                           absl::Time deadline) {
+                           absl::Time deadline, bool tls) {
   absl::Time next_log = absl::Now() + absl::Seconds(2);
   while (true) {
     const absl::Time step = std::min(deadline, absl::Now() + absl::Seconds(1));
@@ -38,7 +40,11 @@ absl::Status WaitForServer(const std::shared_ptr<grpc::Channel>& channel,
       return absl::UnavailableError(absl::StrCat(
           "server ", server_id, " (", target,
           ") did not answer before --connect_timeout; is it running and is "
-          "the address right?"));
+          "the address right?",
+          tls ? " With TLS also check that it serves TLS, that --tls_ca "
+                "signed its certificate, that the certificate names this "
+                "address, and that it accepts --tls_cert (mutual TLS)"
+              : ""));
     if (now >= next_log) {
       spdlog::info("waiting for server {} at {}", server_id, target);
       next_log = now + absl::Seconds(5);
@@ -53,9 +59,16 @@ void SetDeadline(grpc::ClientContext& ctx, absl::Duration timeout) {
 absl::Status FromGrpc(const grpc::Status& status, const std::string& target,
                       int server_id) {
   if (status.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                      absl::StrCat("server ", server_id, " (", target,
-                                   "): ", status.error_message()));
+  const bool too_large =
+      status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+      absl::StrContains(status.error_message(), "larger than max");
+  return absl::Status(
+      static_cast<absl::StatusCode>(status.error_code()),
+      absl::StrCat("server ", server_id, " (", target,
+                   "): ", status.error_message(),
+                   too_large ? " (the limit is --max_message_mb on the server "
+                               "and on this client; raise both)"
+                             : ""));
 }
 
 absl::Duration Backoff(int attempt) {
