@@ -120,7 +120,9 @@ absl::StatusOr<LocalCluster> LocalCluster::Start(
     pid_t pid = Spawn(argv, c.logs_.back());
     if (pid < 0) return absl::InternalError("cannot start ps_server");
     c.pids_.push_back(pid);
+    c.argvs_.push_back(std::move(argv));
   }
+  c.port_files_ = port_files;
   for (int s = 0; s < num_servers; ++s) {
     absl::StatusOr<int> port =
         WaitForPortFile(port_files[s], c.pids_[s], std::chrono::seconds(30));
@@ -137,8 +139,37 @@ absl::StatusOr<LocalCluster> LocalCluster::Start(
 LocalCluster::LocalCluster(LocalCluster&& o) noexcept
     : pids_(std::move(o.pids_)),
       addresses_(std::move(o.addresses_)),
-      logs_(std::move(o.logs_)) {
+      logs_(std::move(o.logs_)),
+      argvs_(std::move(o.argvs_)),
+      port_files_(std::move(o.port_files_)),
+      restarts_(o.restarts_) {
   o.pids_.clear();
+}
+
+void LocalCluster::Kill(int s) {
+  if (pids_[s] < 0) return;
+  kill(pids_[s], SIGKILL);
+  waitpid(pids_[s], nullptr, 0);
+  pids_[s] = -1;
+}
+
+absl::Status LocalCluster::Restart(int s) {
+  std::vector<std::string> argv = argvs_[s];
+  const std::string port = addresses_[s].substr(addresses_[s].rfind(':') + 1);
+  for (std::string& a : argv)
+    if (a == "--port=0") a = "--port=" + port;
+  std::remove(port_files_[s].c_str());
+  logs_[s] = absl::StrCat(logs_[s], ".restart-", ++restarts_);
+  pids_[s] = Spawn(argv, logs_[s]);
+  if (pids_[s] < 0) return absl::InternalError("cannot restart ps_server");
+  absl::StatusOr<int> bound =
+      WaitForPortFile(port_files_[s], pids_[s], std::chrono::seconds(30));
+  if (!bound.ok())
+    return absl::Status(
+        bound.status().code(),
+        absl::StrCat("ps_server ", s, ": ", bound.status().message(),
+                     "; log: ", ReadTextFile(logs_[s])));
+  return absl::OkStatus();
 }
 
 std::string LocalCluster::AddressList() const {
@@ -146,7 +177,10 @@ std::string LocalCluster::AddressList() const {
 }
 
 std::vector<int> LocalCluster::Stop() {
-  std::vector<int> codes = StopProcesses(pids_, std::chrono::seconds(10));
+  std::vector<pid_t> running;  // a killed server's slot holds -1
+  for (pid_t pid : pids_)
+    if (pid > 0) running.push_back(pid);
+  std::vector<int> codes = StopProcesses(running, std::chrono::seconds(10));
   pids_.clear();
   return codes;
 }

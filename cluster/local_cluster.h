@@ -107,11 +107,23 @@ class LocalCluster {
   // Sends SIGTERM to every server and waits; returns their exit codes.
   std::vector<int> Stop();
 
+  // Server s's log file (its latest start's).
+  const std::string& log(int s) const { return logs_[s]; }
+  // Kills server s with SIGKILL (a crash) and reaps it. Blocks until gone.
+  void Kill(int s);
+  // Starts server s again with the flags and port of its first start and
+  // waits for it to listen (at most 30 s; its log gets a new file).
+  // INTERNAL / DEADLINE_EXCEEDED with the log otherwise. Blocks.
+  absl::Status Restart(int s);
+
  private:
   LocalCluster() = default;
   std::vector<pid_t> pids_;
   std::vector<std::string> addresses_;
   std::vector<std::string> logs_;
+  std::vector<std::vector<std::string>> argvs_;  // each server's command
+  std::vector<std::string> port_files_;
+  int restarts_ = 0;
 };
 
 }  // namespace pserve

@@ -1,13 +1,14 @@
-// Server checkpoints: every chunk this server owns with its optimizer state
-// and version, written to a temporary file, fsynced and renamed, with an
-// FNV-1a checksum over the body that a restore verifies. Thread-safe: each
-// chunk is locked while it is copied, so a checkpoint taken during training
-// is consistent per chunk (not across chunks).
+// Server checkpoint files: one server's full state at one step (parameters,
+// optimizer moments, versions, update counts, per-rank last steps, SSP
+// clocks and the accepted declaration), written to a temporary file,
+// fsynced and renamed, with an FNV-1a checksum over the body that every
+// read verifies. Stateless functions: thread-safe for distinct paths.
 #ifndef PSERVE_SERVER_CHECKPOINT_H_
 #define PSERVE_SERVER_CHECKPOINT_H_
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "server/shard_store.h"
@@ -30,15 +31,39 @@ class CheckpointName {
   std::string name_;
 };
 
-// Writes the store's chunks to `path`. Returns the bytes written;
-// INTERNAL/NOT_FOUND naming the path on I/O errors. Blocks on disk I/O.
-absl::StatusOr<int64_t> WriteCheckpoint(const ShardStore& store,
-                                        const std::string& path);
+// Everything a server needs to resume exactly where the snapshot was taken.
+struct ServerSnapshot {
+  uint64_t model_hash = 0;
+  int32_t server_id = 0;
+  int64_t step = 0;                 // every chunk's version when periodic
+  std::string declaration;          // the accepted InitRequest, serialized
+  std::vector<int64_t> ssp_clocks;  // (num_workers)
+  std::vector<ChunkSnapshot> chunks;
+};
 
-// Loads `path` into an initialised store. FAILED_PRECONDITION if the file
-// belongs to another model or server, DATA_LOSS on a bad checksum or a
-// truncated file; the store is unchanged on any error.
-absl::Status RestoreCheckpoint(ShardStore& store, const std::string& path);
+// Writes `snapshot` to `path` durably (path.tmp, fsync, rename). Returns
+// the bytes written; INTERNAL/NOT_FOUND naming the path on I/O errors.
+// Blocks on disk I/O.
+absl::StatusOr<int64_t> WriteCheckpointFile(const ServerSnapshot& snapshot,
+                                            const std::string& path);
+
+// Reads and verifies `path`. NOT_FOUND if it cannot be opened; DATA_LOSS
+// naming the file if it is not a checkpoint, fails its checksum or is
+// truncated. Blocks on disk I/O.
+absl::StatusOr<ServerSnapshot> ReadCheckpointFile(const std::string& path);
+
+// The fields of a snapshot other than its chunks and step, from the store.
+void FillSnapshotHeader(const ShardStore& store, ServerSnapshot* snapshot);
+
+// A copy of the store's full state, each chunk copied under its own lock;
+// step is the smallest chunk version. Never blocks on peers.
+ServerSnapshot SnapshotOf(const ShardStore& store);
+
+// Restores `snapshot` (read from `from`) into the store after checking it
+// belongs to this store's model and server: FAILED_PRECONDITION naming
+// `from` otherwise; the store is unchanged on any error.
+absl::Status RestoreSnapshot(ShardStore& store, ServerSnapshot snapshot,
+                             const std::string& from);
 
 }  // namespace pserve
 

@@ -159,19 +159,23 @@ void Consistency::Applied(ChunkGate& g) const {
   g.summed_examples = 0;
 }
 
-void Consistency::RestoreGate(ChunkGate& g, int64_t version) const {
+void Consistency::RestoreGate(ChunkGate& g, int64_t version,
+                              const std::vector<int64_t>& last_step) const {
   g.version = version;
   std::fill(g.arrived.begin(), g.arrived.end(), 0);
-  std::fill(g.prev_arrived.begin(), g.prev_arrived.end(), 0);
+  std::fill(g.prev_arrived.begin(), g.prev_arrived.end(), version > 0);
   std::fill(g.examples.begin(), g.examples.end(), 0);
   g.arrived_count = 0;
   g.next_rank = 0;
   g.summed_examples = 0;
+  if (last_step.size() == g.last_step.size()) g.last_step = last_step;
 }
 
 int64_t Consistency::ResumeStep(const ChunkGate& g, int rank) const {
-  if (config_.mode == MODE_SYNC) return g.version;
-  if (rank < 0 || rank >= config_.num_workers) return 0;
+  const bool ranked = rank >= 0 && rank < config_.num_workers;
+  if (config_.mode == MODE_SYNC)
+    return g.version + (ranked && g.arrived[rank] ? 1 : 0);
+  if (!ranked) return 0;
   return g.last_step[rank] + 1;
 }
 
@@ -228,6 +232,16 @@ absl::Status Consistency::AwaitClock(int rank, int64_t clock,
   }
   *waited += absl::Now() - start;
   return absl::OkStatus();
+}
+
+std::vector<int64_t> Consistency::Clocks() const {
+  absl::MutexLock lock(&clock_mu_);
+  return clocks_;
+}
+
+void Consistency::RestoreClocks(const std::vector<int64_t>& clocks) {
+  absl::MutexLock lock(&clock_mu_);
+  if (clocks.size() == clocks_.size()) clocks_ = clocks;
 }
 
 int64_t Consistency::MinClock() const {

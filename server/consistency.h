@@ -123,12 +123,21 @@ class Consistency {
   // Records that the optimizer ran once on the admitted gradient.
   void Applied(ChunkGate& gate) const;
 
-  // Puts a gate at `version` with no step in progress (a restore).
-  void RestoreGate(ChunkGate& gate, int64_t version) const;
+  // Puts a gate at `version` with no step in progress and each rank's
+  // last applied step (async/ssp) from `last_step` (a restore): every rank
+  // counts as having pushed the step before `version`.
+  void RestoreGate(ChunkGate& gate, int64_t version,
+                   const std::vector<int64_t>& last_step) const;
+  // Each rank's last applied step at this chunk (for a checkpoint).
+  const std::vector<int64_t>& LastSteps(const ChunkGate& gate) const {
+    return gate.last_step;
+  }
 
-  // Where `rank` resumes by this chunk's state, and how chunks combine:
-  // sync resumes at the slowest chunk's version (ResumeAtMin), async/ssp
-  // one past the rank's last applied push at any chunk.
+  // Where `rank` resumes by this chunk's state (the first step it has not
+  // pushed to it), and how chunks combine: sync, the chunk's version plus
+  // one if the rank's push of that step is in (the version for callers
+  // without a rank), resumed at the smallest over chunks (ResumeAtMin);
+  // async/ssp one past the rank's last applied push at any chunk.
   int64_t ResumeStep(const ChunkGate& gate, int rank) const;
   bool ResumeAtMin() const { return config_.mode == MODE_SYNC; }
 
@@ -152,6 +161,10 @@ class Consistency {
 
   // The slowest rank's SSP clock (0 before any pull).
   int64_t MinClock() const;
+  // Every rank's SSP clock, and replacing them (a restored checkpoint's;
+  // ignored if the rank count differs).
+  std::vector<int64_t> Clocks() const;
+  void RestoreClocks(const std::vector<int64_t>& clocks);
 
   // Records rank's training loss at `step` over `examples` examples (the
   // first report of a (rank, step) counts; later ones are retries). When

@@ -48,8 +48,16 @@ ABSL_FLAG(int, max_message_mb, 64, "largest gRPC message, in MiB");
 ABSL_FLAG(int, metrics_port, -1,
           "port for Prometheus /metrics over HTTP; -1 disables, 0 picks one");
 ABSL_FLAG(std::string, checkpoint_dir, "",
-          "the only directory Checkpoint requests write into (as "
-          "NAME-<server_id>.ckpt; without it they are refused)");
+          "directory of this server's checkpoints: periodic ones "
+          "(--checkpoint_every; the newest valid one is restored when the "
+          "model is declared) and the only directory Checkpoint requests "
+          "write into (as NAME-<server_id>.ckpt; without it they are "
+          "refused)");
+ABSL_FLAG(int64_t, checkpoint_every, 0,
+          "write a checkpoint whenever the version reaches a multiple of "
+          "this (in the background; needs --checkpoint_dir); 0: never");
+ABSL_FLAG(int, keep_checkpoints, 2,
+          "periodic checkpoints kept in --checkpoint_dir (newest first)");
 ABSL_FLAG(std::string, restore_from, "",
           "checkpoint file to load when the model is first declared (e.g. "
           "DIR/server-0.ckpt from an earlier run with the same model)");
@@ -120,6 +128,20 @@ absl::Status CheckTopology(const ServerConfig& c) {
   return absl::OkStatus();
 }
 
+absl::Status CheckpointFlags(CheckpointPolicy* p) {
+  p->dir = absl::GetFlag(FLAGS_checkpoint_dir);
+  p->every = absl::GetFlag(FLAGS_checkpoint_every);
+  p->keep = absl::GetFlag(FLAGS_keep_checkpoints);
+  if (p->every < 0)
+    return Bad("--checkpoint_every must be >= 0 (0: no periodic checkpoints)");
+  if (p->every > 0 && p->dir.empty())
+    return Bad("--checkpoint_every needs --checkpoint_dir to write into");
+  if (p->keep < 1)
+    return Bad(
+        absl::StrCat("--keep_checkpoints=", p->keep, " must be at least 1"));
+  return p->dir.empty() ? absl::OkStatus() : CheckpointDir::Prepare(p->dir);
+}
+
 }  // namespace
 
 absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
@@ -162,7 +184,6 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
   o.bind_address = absl::GetFlag(FLAGS_bind_address);
   o.port_file = absl::GetFlag(FLAGS_port_file);
   o.metrics_port = absl::GetFlag(FLAGS_metrics_port);
-  o.checkpoint_dir = absl::GetFlag(FLAGS_checkpoint_dir);
   o.log_level = absl::GetFlag(FLAGS_log_level);
   o.restore_from = absl::GetFlag(FLAGS_restore_from);
   o.security_files.tls_cert = absl::GetFlag(FLAGS_tls_cert);
@@ -177,6 +198,8 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
     return Bad(
         "--max_waiting_pulls and --max_waiting_pulls_per_caller must be >= 1");
   o.limits.max_message_mb = o.max_message_mb;
+  s = CheckpointFlags(&o.checkpoints);
+  if (!s.ok()) return s;
   return o;
 }
 

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "grpcpp/server_builder.h"
 #include "server/auth.h"
+#include "server/checkpointer.h"
 #include "server/service.h"
 #include "server/shard_store.h"
 
@@ -21,7 +22,7 @@ struct ServerOptions {
   std::string port_file;
   int max_message_mb = 64;
   int metrics_port = -1;
-  std::string checkpoint_dir;
+  CheckpointPolicy checkpoints;  // --checkpoint_dir, _every, --keep_checkpoints
   std::string restore_from;
   std::string log_level;
   ServerSecurityFiles security_files;

@@ -81,9 +81,9 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   pserve::ShardStore store(options->config);
-  pserve::ParameterServerService service(&store, options->checkpoint_dir,
-                                         options->limits);
-  service.set_restore_path(options->restore_from);
+  pserve::ServerRecovery recovery(&store, options->checkpoints,
+                                  options->restore_from);
+  pserve::ParameterServerService service(&store, &recovery, options->limits);
   pserve::ServerMetrics metrics(&store, &service);
   if (security->auth != nullptr) {
     std::shared_ptr<pserve::TokenAuthProcessor> auth = security->auth;
@@ -120,11 +120,13 @@ int main(int argc, char** argv) {
   }
   WritePortFile(options->port_file, port);
   spdlog::info(
-      "listening on {}:{} ({}; {} of {} servers, {} workers, mode {}, {})",
+      "listening on {}:{} ({}; {} of {} servers, {} workers, mode {}, {}, "
+      "incarnation {:016x})",
       options->bind_address, port, security->summary, options->config.server_id,
       options->config.num_servers, options->config.num_workers,
       pserve::ConsistencyModeName(options->config.mode),
-      pserve::OptimizerKindName(options->config.optimizer.kind));
+      pserve::OptimizerKindName(options->config.optimizer.kind),
+      recovery.incarnation());
   // Owned by main: logs sync steps that wait for a rank, drops (--elastic).
   absl::Notification stop_watch;
   std::thread watcher([&] { store.WatchWorkers(stop_watch); });

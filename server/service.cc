@@ -10,7 +10,6 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/wire_dtype.h"
-#include "server/checkpoint.h"
 #include "spdlog/spdlog.h"
 
 namespace pserve {
@@ -38,10 +37,10 @@ grpc::Status ToGrpc(const absl::Status& s) {
 }
 
 ParameterServerService::ParameterServerService(ShardStore* store,
-                                               std::string checkpoint_dir,
+                                               ServerRecovery* recovery,
                                                const ServiceLimits& limits)
     : store_(store),
-      checkpoint_dir_(std::move(checkpoint_dir)),
+      recovery_(recovery),
       limits_(limits),
       pull_limiter_(limits) {}
 
@@ -90,18 +89,14 @@ grpc::Status ParameterServerService::Init(grpc::ServerContext*,
     store_->rules().Heard(req->caller().rank());
   absl::StatusOr<InitResponse> r = store_->Init(*req);
   if (!r.ok()) return Reject(r.status());
-  if (!restore_path_.empty()) {
-    absl::MutexLock lock(&restore_mu_);
-    if (!restored_) {
-      absl::Status rs = RestoreCheckpoint(*store_, restore_path_);
-      if (!rs.ok()) return ToGrpc(rs);
-      restored_ = true;
-      spdlog::info("restored chunks from {}", restore_path_);
-      r = store_->Init(*req);  // report the restored versions
-      if (!r.ok()) return ToGrpc(r.status());
-    }
-  }
+  s = recovery_->OnDeclared();
+  if (!s.ok()) return ToGrpc(s);
+  r = store_->Init(*req);  // the versions after any restore
+  if (!r.ok()) return ToGrpc(r.status());
   *resp = *std::move(r);
+  resp->set_incarnation(recovery_->incarnation());
+  for (int64_t step : recovery_->CheckpointSteps())
+    resp->add_checkpoint_steps(step);
   return grpc::Status::OK;
 }
 
@@ -129,11 +124,15 @@ grpc::Status ParameterServerService::Pull(grpc::ServerContext* ctx,
   }
   s = CheckPullReplySize(*req, local);
   if (!s.ok()) return Reject(s);
+  s = CheckPullable(*req, local);
+  if (!s.ok()) return ToGrpc(s);
   absl::StatusOr<PullLimiter::Slot> slot = pull_limiter_.Admit(req->caller());
   if (!slot.ok()) return Reject(slot.status());
   const absl::Time deadline = DeadlineOf(ctx);
-  const std::function<bool()> cancelled = [this, ctx] {
-    return ctx->IsCancelled() || stopping_.load();
+  const int64_t generation = recovery_->generation();
+  const std::function<bool()> cancelled = [this, ctx, generation] {
+    return ctx->IsCancelled() || stopping_.load() ||
+           recovery_->generation() != generation;
   };
   absl::Duration waited = absl::ZeroDuration();
   if (req->caller().role() == Caller::WORKER)
@@ -147,6 +146,10 @@ grpc::Status ParameterServerService::Pull(grpc::ServerContext* ctx,
   for (size_t j = 0; j < local.size(); ++j) {
     s = store_->WaitVersion(local[j], req->min_version(), deadline, cancelled,
                             &waited);
+    if (absl::IsCancelled(s) && recovery_->generation() != generation)
+      s = absl::AbortedError(
+          "this server rolled back to an earlier step while the pull waited; "
+          "recover and replay from the servers' step");
     if (!s.ok()) return ToGrpc(s);
     ChunkData* out = resp->add_chunks();
     out->set_key(req->keys(j));
@@ -157,6 +160,7 @@ grpc::Status ParameterServerService::Pull(grpc::ServerContext* ctx,
   const GlobalLoss loss = store_->rules().LatestGlobalLoss();
   resp->set_global_loss(loss.loss);
   resp->set_global_loss_step(loss.step);
+  resp->set_incarnation(recovery_->incarnation());
   counters_.sync_wait_us.fetch_add(absl::ToInt64Microseconds(waited));
   counters_.pulls.fetch_add(1);
   counters_.bytes_out.fetch_add(bytes);
@@ -245,6 +249,7 @@ grpc::Status ParameterServerService::Push(grpc::ServerContext*,
   }
   store_->rules().RecordLoss(req->caller().rank(), req->step(), req->loss(),
                              req->example_count());
+  resp->set_incarnation(recovery_->incarnation());
   counters_.pushes.fetch_add(1);
   counters_.bytes_in.fetch_add(bytes);
   return grpc::Status::OK;
@@ -260,16 +265,16 @@ grpc::Status ParameterServerService::Checkpoint(grpc::ServerContext*,
         "no model declared yet: nothing to checkpoint"));
   absl::StatusOr<CheckpointName> name = CheckpointName::Parse(req->name());
   if (!name.ok()) return Reject(name.status());
-  if (checkpoint_dir_.empty())
+  if (recovery_->checkpoint_dir().empty())
     return Reject(absl::FailedPreconditionError(
         "this server has no --checkpoint_dir: restart it with "
         "--checkpoint_dir=DIR to allow checkpoints"));
-  const std::string path =
-      name->PathIn(checkpoint_dir_, store_->config().server_id);
-  absl::StatusOr<int64_t> bytes = WriteCheckpoint(*store_, path);
-  if (!bytes.ok()) return ToGrpc(bytes.status());
-  resp->set_path(path);
-  resp->set_bytes(*bytes);
+  auto written = recovery_->WriteNow(
+      name->PathIn(recovery_->checkpoint_dir(), store_->config().server_id));
+  if (!written.ok()) return ToGrpc(written.status());
+  resp->set_path(written->first);
+  resp->set_bytes(written->second);
+  resp->set_incarnation(recovery_->incarnation());
   return grpc::Status::OK;
 }
 
@@ -302,6 +307,44 @@ grpc::Status ParameterServerService::GetStats(grpc::ServerContext*,
     resp->add_waiting_last_heard_seconds(wait.last_heard_s[i]);
   }
   for (int r : store_->rules().DroppedRanks()) resp->add_dropped_ranks(r);
+  resp->set_incarnation(recovery_->incarnation());
+  resp->set_checkpoints_written(recovery_->checkpoints_written());
+  return grpc::Status::OK;
+}
+
+// A restored or rolled-back server may be behind a worker: a sync pull of a
+// version that can never come (past what the caller itself has pushed
+// here) is refused at once instead of waiting for its deadline.
+absl::Status ParameterServerService::CheckPullable(
+    const PullRequest& req, const std::vector<int>& local) const {
+  if (store_->config().mode != MODE_SYNC || !recovery_->restored() ||
+      req.caller().role() != Caller::WORKER)
+    return absl::OkStatus();
+  for (int i : local) {
+    const int64_t next = store_->NextStep(i, req.caller().rank());
+    if (req.min_version() > next)
+      return absl::AbortedError(absl::StrCat(
+          "version ", req.min_version(),
+          " was asked for, but this server "
+          "restored or rolled back to a checkpoint and holds version ",
+          store_->Version(i), " without rank ", req.caller().rank(),
+          "'s push of step ", next, "; recover and replay"));
+  }
+  return absl::OkStatus();
+}
+
+grpc::Status ParameterServerService::Rollback(grpc::ServerContext*,
+                                              const RollbackRequest* req,
+                                              RollbackResponse* resp) {
+  absl::Status s = CheckCaller(req->caller(), false);
+  if (!s.ok()) return Reject(s);
+  if (req->step() < 0)
+    return Reject(absl::InvalidArgumentError(
+        absl::StrCat("rollback step ", req->step(), " is negative")));
+  s = recovery_->Rollback(req->step(), req->caller().rank());
+  if (!s.ok()) return Reject(s);
+  resp->set_incarnation(recovery_->incarnation());
+  resp->set_step(req->step());
   return grpc::Status::OK;
 }
 

@@ -11,6 +11,7 @@
 #include "common/metrics.h"
 #include "proto/ps.grpc.pb.h"
 #include "server/pull_limiter.h"
+#include "server/recovery.h"
 #include "server/shard_store.h"
 
 namespace pserve {
@@ -23,10 +24,10 @@ struct ServiceCounters {
 
 class ParameterServerService final : public ParameterServer::Service {
  public:
-  // `store` must outlive the service. checkpoint_dir: the only directory
-  // Checkpoint writes into ("" refuses Checkpoint requests). limits: caps
-  // on pulls in progress and on the size of one pull's reply.
-  ParameterServerService(ShardStore* store, std::string checkpoint_dir,
+  // `store` and `recovery` must outlive the service; recovery decides
+  // where checkpoints go and restores them. limits: caps on pulls in
+  // progress and on the size of one pull's reply.
+  ParameterServerService(ShardStore* store, ServerRecovery* recovery,
                          const ServiceLimits& limits = ServiceLimits());
 
   grpc::Status Init(grpc::ServerContext* ctx, const InitRequest* req,
@@ -40,6 +41,8 @@ class ParameterServerService final : public ParameterServer::Service {
                           CheckpointResponse* resp) override;
   grpc::Status GetStats(grpc::ServerContext* ctx, const StatsRequest* req,
                         StatsResponse* resp) override;
+  grpc::Status Rollback(grpc::ServerContext* ctx, const RollbackRequest* req,
+                        RollbackResponse* resp) override;
 
   const ServiceCounters& counters() const { return counters_; }
   // Pulls being served now (admitted and not yet answered): most of that
@@ -48,9 +51,6 @@ class ParameterServerService final : public ParameterServer::Service {
   // Makes every waiting and future pull return CANCELLED at once, so a
   // shutdown is not held up by pulls waiting for workers that are gone.
   void Stop() { stopping_.store(true); }
-  // Restore the chunks from `path` right after the model is first declared
-  // (a checkpoint from an earlier run of this server). Set before serving.
-  void set_restore_path(const std::string& path) { restore_path_ = path; }
   // Optional: observes the seconds spent applying each pushed chunk. Set
   // before serving; the histogram must outlive the service.
   void set_update_histogram(Histogram* h) { update_seconds_ = h; }
@@ -64,16 +64,16 @@ class ParameterServerService final : public ParameterServer::Service {
   absl::Status ValidatePush(const PushRequest& req,
                             std::vector<int>* local) const;
 
+  absl::Status CheckPullable(const PullRequest& req,
+                             const std::vector<int>& local) const;
+
   ShardStore* const store_;
-  const std::string checkpoint_dir_;
+  ServerRecovery* const recovery_;
   const ServiceLimits limits_;
   PullLimiter pull_limiter_;
   ServiceCounters counters_;
   Histogram* update_seconds_ = nullptr;
   std::atomic<bool> stopping_{false};
-  std::string restore_path_;
-  absl::Mutex restore_mu_;
-  bool restored_ ABSL_GUARDED_BY(restore_mu_) = false;
 };
 
 // Maps absl::Status to grpc::Status with the same code and message.

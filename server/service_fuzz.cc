@@ -125,7 +125,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 1) return 0;
   const auto mode = static_cast<ConsistencyMode>(MODE_SYNC + data[0] % 3);
   std::unique_ptr<ShardStore> store = FuzzStore(mode);
-  ParameterServerService service(store.get(), FuzzScratchDir());
+  ServerRecovery recovery(store.get(), CheckpointPolicy{FuzzScratchDir(), 0, 2},
+                          "");
+  ParameterServerService service(store.get(), &recovery);
   service.Stop();
   size_t at = 1;
   for (int r = 0; r < kMaxRecords && at + 3 <= size; ++r) {

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/consistency_mode.h"
 #include "common/wire_dtype.h"
+#include "server/checkpointer.h"
 #include "spdlog/spdlog.h"
 
 namespace pserve {
@@ -160,6 +161,8 @@ absl::StatusOr<bool> ShardStore::Push(int i, int rank, int64_t step,
   if (a->apply != nullptr) {
     ApplyOptimizer(c, a->apply);
     rules_.Applied(c.gate);
+    if (checkpointer_ != nullptr && checkpointer_->Due(c.gate.version))
+      checkpointer_->Offer(i, SnapshotLocked(c));
   }
   return a->fresh;
 }
@@ -245,42 +248,84 @@ void ShardStore::WatchWorkers(absl::Notification& stop) {
   while (!stop.WaitForNotificationWithTimeout(absl::Seconds(1))) CheckWorkers();
 }
 
-ChunkSnapshot ShardStore::Snapshot(int i) const {
-  const Chunk& c = *chunks_[i];
+ChunkSnapshot ShardStore::SnapshotLocked(const Chunk& c) const {
   ChunkSnapshot out;
-  absl::MutexLock lock(&c.mu);
   out.key = c.info.key;
   out.version = c.gate.version;
   out.updates = c.updates;
   out.param = c.param;
   out.m = c.m;
   out.v = c.v;
+  out.last_step = rules_.LastSteps(c.gate);
   return out;
 }
 
-absl::Status ShardStore::Restore(std::vector<ChunkSnapshot> chunks) {
+ChunkSnapshot ShardStore::Snapshot(int i) const {
+  const Chunk& c = *chunks_[i];
+  absl::MutexLock lock(&c.mu);
+  return SnapshotLocked(c);
+}
+
+int64_t ShardStore::Version(int i) const {
+  const Chunk& c = *chunks_[i];
+  absl::MutexLock lock(&c.mu);
+  return c.gate.version;
+}
+
+int64_t ShardStore::NextStep(int i, int rank) const {
+  const Chunk& c = *chunks_[i];
+  absl::MutexLock lock(&c.mu);
+  return rules_.ResumeStep(c.gate, rank);
+}
+
+std::string ShardStore::Declaration() const {
+  absl::MutexLock lock(&init_mu_);
+  return initialized() ? accepted_.SerializeAsString() : std::string();
+}
+
+absl::Status ShardStore::CheckSnapshot(
+    const std::vector<ChunkSnapshot>& chunks) const {
   if (chunks.size() != chunks_.size())
     return absl::FailedPreconditionError(
         absl::StrCat("the checkpoint has ", chunks.size(), " chunks but this ",
                      "server holds ", chunks_.size()));
+  const size_t states = OptimizerStateArrays(config_.optimizer.kind);
   for (size_t i = 0; i < chunks.size(); ++i) {
     const ChunkInfo& info = chunks_[i]->info;
     const ChunkSnapshot& s = chunks[i];
-    if (s.key != info.key || s.param.size() != static_cast<size_t>(info.numel))
-      return absl::FailedPreconditionError(
-          absl::StrCat("chunk ", i, " of the checkpoint (key ", s.key,
-                       ") does not match the model (key ", info.key, ")"));
+    const size_t n = info.numel;
+    const bool sizes =
+        s.param.size() == n && s.m.size() == (states >= 1 ? n : 0) &&
+        s.v.size() == (states >= 2 ? n : 0) &&
+        s.last_step.size() == static_cast<size_t>(config_.num_workers);
+    if (s.key != info.key || !sizes || s.version < 0)
+      return absl::FailedPreconditionError(absl::StrCat(
+          "chunk ", i, " of the checkpoint (key ", s.key,
+          ") does not match this server's model, optimizer or worker count"));
   }
+  return absl::OkStatus();
+}
+
+absl::Status ShardStore::Restore(std::vector<ChunkSnapshot> chunks,
+                                 const std::vector<int64_t>& clocks) {
+  if (!initialized())
+    return absl::FailedPreconditionError("no model declared to restore into");
+  absl::Status s = CheckSnapshot(chunks);
+  if (!s.ok()) return s;
+  if (clocks.size() != static_cast<size_t>(config_.num_workers))
+    return absl::FailedPreconditionError(
+        "the checkpoint's SSP clocks do not match --num_workers");
   for (size_t i = 0; i < chunks.size(); ++i) {
     Chunk& c = *chunks_[i];
-    ChunkSnapshot& s = chunks[i];
+    ChunkSnapshot& from = chunks[i];
     absl::MutexLock lock(&c.mu);
-    c.param.swap(s.param);
-    if (!c.m.empty() && s.m.size() == c.param.size()) c.m.swap(s.m);
-    if (!c.v.empty() && s.v.size() == c.param.size()) c.v.swap(s.v);
-    rules_.RestoreGate(c.gate, s.version);
-    c.updates = s.updates;
+    c.param.swap(from.param);
+    c.m.swap(from.m);
+    c.v.swap(from.v);
+    c.updates = from.updates;
+    rules_.RestoreGate(c.gate, from.version, from.last_step);
   }
+  rules_.RestoreClocks(clocks);
   return absl::OkStatus();
 }
 

@@ -25,6 +25,8 @@
 
 namespace pserve {
 
+class Checkpointer;
+
 struct ServerConfig {
   int server_id = 0;
   int num_servers = 1;
@@ -44,6 +46,7 @@ struct ChunkSnapshot {
   std::vector<float> param;  // (numel)
   std::vector<float> m;      // (numel), or empty for optimizers without it
   std::vector<float> v;      // (numel), or empty
+  std::vector<int64_t> last_step;  // (num_workers) last step applied per rank
 };
 
 class ShardStore {
@@ -120,9 +123,26 @@ class ShardStore {
   // Copies chunk i's state (locks that chunk only). Never blocks on peers.
   ChunkSnapshot Snapshot(int i) const;
   // Replaces every chunk's state with `chunks` (one per local chunk, in
-  // order) after checking all of them: FAILED_PRECONDITION naming the first
-  // chunk whose key or size differs; the store is unchanged on error.
-  absl::Status Restore(std::vector<ChunkSnapshot> chunks);
+  // order) and the SSP clocks with `clocks`, after checking all of them:
+  // FAILED_PRECONDITION naming the first chunk whose key, size or rank
+  // count differs; the store is unchanged on error. Pending sync sums are
+  // dropped: the ranks replay the step.
+  absl::Status Restore(std::vector<ChunkSnapshot> chunks,
+                       const std::vector<int64_t>& clocks);
+  // Every rank's SSP clock (for a checkpoint).
+  std::vector<int64_t> SspClocks() const { return rules_.Clocks(); }
+  // Offers each chunk to `checkpointer` whenever its version reaches a
+  // multiple of its period. Set before serving; must outlive the store.
+  void set_checkpointer(Checkpointer* checkpointer) {
+    checkpointer_ = checkpointer;
+  }
+  // The accepted declaration, serialized ("" before Init).
+  std::string Declaration() const;
+  // Chunk i's version. Never blocks on peers.
+  int64_t Version(int i) const;
+  // The first step `rank` has not pushed to chunk i (Consistency::
+  // ResumeStep). Never blocks on peers.
+  int64_t NextStep(int i, int rank) const;
 
   // Smallest and largest chunk versions (0, 0 before Init).
   std::pair<int64_t, int64_t> VersionRange() const;
@@ -142,12 +162,15 @@ class ShardStore {
 
   void ApplyOptimizer(Chunk& c, const float* grad)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu);
+  ChunkSnapshot SnapshotLocked(const Chunk& c) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu);
+  absl::Status CheckSnapshot(const std::vector<ChunkSnapshot>& chunks) const;
   absl::Status BuildChunks(const InitRequest& request);
   // RESOURCE_EXHAUSTED if this server's share cannot fit in physical memory.
   absl::Status CheckMemory(const ModelLayout& layout) const;
 
   const ServerConfig config_;
-  absl::Mutex init_mu_;
+  mutable absl::Mutex init_mu_;
   InitRequest accepted_ ABSL_GUARDED_BY(init_mu_);
   std::atomic<bool> initialized_{false};
   // Written once under init_mu_ before initialized_ is set; read-only after.
@@ -158,6 +181,7 @@ class ShardStore {
   uint64_t model_hash_ = 0;
   std::atomic<int64_t> updates_applied_{0};
   Consistency rules_;
+  Checkpointer* checkpointer_ = nullptr;
 };
 
 }  // namespace pserve

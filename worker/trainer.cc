@@ -93,6 +93,7 @@ absl::Status Trainer::ConnectAndDeclare() {
   co.servers = options_.servers;
   co.rank = options_.rank;
   co.connect_timeout = absl::Seconds(options_.connect_timeout_s);
+  co.server_timeout = absl::Seconds(options_.server_timeout_s);
   co.dtype = options_.wire_dtype;
   co.security = options_.security;
   absl::StatusOr<std::unique_ptr<PsClient>> client = PsClient::Connect(co);
@@ -105,8 +106,12 @@ absl::Status Trainer::ConnectAndDeclare() {
   declaration.set_chunk_bytes(options_.chunk_bytes);
   declaration.set_num_workers(options_.num_workers);
   declaration.set_mode(options_.mode);
-  absl::Status s = client_->Init(declaration);
-  if (!s.ok()) return s;
+  recovery_ = std::make_unique<WorkerRecovery>(
+      client_.get(), declaration, options_.rank,
+      absl::Seconds(options_.server_timeout_s));
+  absl::StatusOr<int64_t> first = recovery_->Declare();
+  if (!first.ok()) return first.status();
+  first_step_ = *first;
   const ModelLayout& layout = client_->layout();
   for (int t = 0; t < kNumGptTensors; ++t)
     if (layout.tensor_offset(t) !=
@@ -291,11 +296,26 @@ absl::Status Trainer::Finish() {
   return s;
 }
 
+absl::StatusOr<int64_t> Trainer::RecoverFrom(int64_t step,
+                                             const absl::Status& s) {
+  constexpr int kMaxRecoveries = 100;
+  if (++recoveries_ > kMaxRecoveries)
+    return absl::Status(s.code(),
+                        absl::StrCat(s.message(), " (after ", kMaxRecoveries,
+                                     " recoveries: giving up)"));
+  absl::StatusOr<int64_t> next = recovery_->Recover(step, s);
+  if (!next.ok()) return next.status();
+  train_->Seek(*next);
+  result_.steps = *next;
+  window_losses_.clear();
+  return next;
+}
+
 absl::StatusOr<TrainResult> Trainer::Run() {
   StepTiming window;
   const int64_t tokens_per_step = static_cast<int64_t>(options_.batch_size) *
                                   options_.seq_len * options_.grad_accum_steps;
-  const int64_t first = client_->resume_step();
+  const int64_t first = first_step_;
   if (first > 0) {
     spdlog::info("resuming at step {}: the servers already hold it", first);
     train_->Seek(first);
@@ -304,7 +324,12 @@ absl::StatusOr<TrainResult> Trainer::Run() {
   for (int64_t step = first; step < options_.steps; ++step) {
     StepTiming timing;
     absl::StatusOr<double> loss = TrainStep(step, &timing);
-    if (!loss.ok()) return loss.status();
+    if (!loss.ok()) {
+      absl::StatusOr<int64_t> next = RecoverFrom(step, loss.status());
+      if (!next.ok()) return next.status();
+      step = *next - 1;  // the loop's ++step continues at *next
+      continue;
+    }
     result_.steps = step + 1;
     train_seconds_ += timing.total_s;
     window.pull_s += timing.pull_s, window.compute_s += timing.compute_s;

@@ -21,6 +21,7 @@
 #include "worker/evaluator.h"
 #include "worker/grad_pusher.h"
 #include "worker/model/gpt.h"
+#include "worker/recovery.h"
 #include "worker/train_metrics.h"
 #include "worker/worker_flags.h"
 
@@ -52,6 +53,8 @@ class Trainer {
 
   // Trains for options.steps steps (or until stopped), then, unless
   // stopped, pulls the final parameters, evaluates and exports (rank 0).
+  // A step that fails because a server restarted is recovered (see
+  // worker/recovery.h): sync replays from the servers' common step.
   // Errors: the servers' errors (with their messages), INTERNAL if the
   // export cannot be written. Blocks for the whole run.
   absl::StatusOr<TrainResult> Run();
@@ -61,6 +64,8 @@ class Trainer {
   absl::Status OpenData();
   absl::Status CreateModel();
   absl::Status ConnectAndDeclare();
+  // After a failed step: the step to continue at, or the error.
+  absl::StatusOr<int64_t> RecoverFrom(int64_t step, const absl::Status& s);
   absl::Status PullParameters(int64_t step);
   absl::Status CheckpointServers(int64_t step);
   absl::StatusOr<double> TrainStep(int64_t step, StepTiming* timing);
@@ -79,6 +84,9 @@ class Trainer {
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Gpt> model_;
   std::unique_ptr<PsClient> client_;
+  std::unique_ptr<WorkerRecovery> recovery_;
+  int64_t first_step_ = 0;  // where Declare said to start
+  int recoveries_ = 0;
   std::unique_ptr<GradientPusher> pusher_;
   std::unique_ptr<TrainMetrics> metrics_;
   std::optional<DataLoader> train_;

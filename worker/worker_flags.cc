@@ -95,6 +95,9 @@ ABSL_FLAG(int, metrics_port, -1,
           "Serve Prometheus metrics on this port (/metrics); -1 off, 0 free.");
 ABSL_FLAG(int, connect_timeout, 60,
           "Seconds to wait for each server at start (retried with backoff).");
+ABSL_FLAG(int, server_timeout, 300,
+          "Seconds to keep retrying a server that became unavailable during "
+          "training (a restarting pod), logging once a minute; then exit.");
 ABSL_FLAG(std::string, wire_dtype, "fp32",
           "Encoding of pulled parameters and pushed gradients on the wire: "
           "fp32 (exact), bf16 or fp16 (half the bytes; sync mode is then no "
@@ -148,6 +151,9 @@ absl::Status ReadCluster(WorkerOptions* o) {
   if (o->chunk_bytes < 4)
     return Invalid("chunk_bytes", "must be >= 4 (default 4194304)");
   o->connect_timeout_s = absl::GetFlag(FLAGS_connect_timeout);
+  o->server_timeout_s = absl::GetFlag(FLAGS_server_timeout);
+  if (o->server_timeout_s < 1)
+    return Invalid("server_timeout", "must be >= 1 second");
   const std::string dtype = absl::GetFlag(FLAGS_wire_dtype);
   if (dtype == "fp32") {
     o->wire_dtype = FP32;

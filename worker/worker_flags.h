@@ -53,6 +53,7 @@ struct WorkerOptions {
   std::string metrics_file;
   int metrics_port = -1;
   int connect_timeout_s = 60;
+  int server_timeout_s = 300;  // retrying a server lost during training
   DType wire_dtype = FP32;
   std::string log_level = "info";
 };

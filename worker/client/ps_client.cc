@@ -90,24 +90,51 @@ absl::Status PsClient::Init(const InitRequest& declaration) {
   if (!layout.ok()) return layout.status();
   const bool sync = req.mode() == MODE_SYNC;
   int64_t resume = sync ? INT64_MAX : 0;
+  std::vector<InitResponse> replies(num_servers());
   for (int s = 0; s < num_servers(); ++s) {
+    UnavailableWait wait(options_.servers[s], s, options_.server_timeout);
     absl::Status last;
-    InitResponse resp;
-    for (int attempt = 0; attempt <= options_.max_retries; ++attempt) {
+    do {
       grpc::ClientContext ctx;
       SetDeadline(ctx, options_.rpc_timeout);
-      last =
-          FromGrpc(Stub(s, 0)->Init(&ctx, req, &resp), options_.servers[s], s);
-      if (!absl::IsUnavailable(last)) break;
-      absl::SleepFor(Backoff(attempt));
-    }
+      last = FromGrpc(Stub(s, 0)->Init(&ctx, req, &replies[s]),
+                      options_.servers[s], s);
+    } while (absl::IsUnavailable(last) && wait.Retry("declare the model"));
     if (!last.ok()) return last;
-    resume = sync ? std::min(resume, resp.resume_step())
-                  : std::max(resume, resp.resume_step());
+    resume = sync ? std::min(resume, replies[s].resume_step())
+                  : std::max(resume, replies[s].resume_step());
   }
   resume_step_ = resume == INT64_MAX ? 0 : resume;
+  replies_ = std::move(replies);
   layout_ = std::make_unique<ModelLayout>(*std::move(layout));
   return absl::OkStatus();
+}
+
+absl::Status PsClient::Rollback(int server, int64_t step) {
+  RollbackRequest req;
+  *req.mutable_caller() = MakeCaller();
+  req.set_step(step);
+  RollbackResponse resp;
+  UnavailableWait wait(options_.servers[server], server,
+                       options_.server_timeout);
+  absl::Status s;
+  do {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, options_.rpc_timeout);
+    s = FromGrpc(Stub(server, 0)->Rollback(&ctx, req, &resp),
+                 options_.servers[server], server);
+  } while (absl::IsUnavailable(s) && wait.Retry("roll back"));
+  return s;
+}
+
+absl::Status PsClient::CheckIncarnation(int server,
+                                        uint64_t incarnation) const {
+  const uint64_t known = replies_[server].incarnation();
+  if (incarnation == known) return absl::OkStatus();
+  return absl::AbortedError(
+      absl::StrCat("server ", server, " (", options_.servers[server],
+                   ") restarted: incarnation ", absl::Hex(incarnation),
+                   ", was ", absl::Hex(known)));
 }
 
 std::vector<PsClient::Batch> PsClient::MakeBatches(

@@ -1,9 +1,13 @@
 // The parameter-server client used by workers, benchmarks and tests. It
 // splits tensors into the declared chunks, talks to every server in
-// parallel (several HTTP/2 channels each), applies deadlines, and retries
-// UNAVAILABLE with exponential backoff (pushes are idempotent server-side).
+// parallel (several HTTP/2 channels each), applies deadlines, retries
+// UNAVAILABLE with exponential backoff for up to server_timeout (pushes are
+// idempotent server-side), and reports a server that restarted since Init
+// (another incarnation in its reply) as ABORTED.
 // Thread-safe: any number of Pull/Push calls may run concurrently, e.g. a
-// push of layer l overlapping the backward pass of layer l-1.
+// push of layer l overlapping the backward pass of layer l-1; Init and
+// Rollback must not overlap them (they change what replies are checked
+// against).
 #ifndef PSERVE_WORKER_CLIENT_PS_CLIENT_H_
 #define PSERVE_WORKER_CLIENT_PS_CLIENT_H_
 
@@ -31,7 +35,9 @@ struct ClientOptions {
   absl::Duration rpc_timeout = absl::Seconds(120);  // Init, Push, stats
   absl::Duration pull_timeout = absl::Minutes(30);  // may wait for peers
   absl::Duration connect_timeout = absl::Seconds(60);
-  int max_retries = 6;  // UNAVAILABLE retries, backoff 0.1 s doubling
+  // How long an unavailable server is retried (backoff 0.1 s doubling to
+  // 5 s), logging once a minute what is waited for.
+  absl::Duration server_timeout = absl::Seconds(300);
   int max_message_mb = 64;
   int64_t request_bytes = 4 << 20;  // chunks are batched up to this per RPC
   int channels_per_server = 2;
@@ -53,9 +59,21 @@ class PsClient {
   ~PsClient();
 
   // Declares the model to every server (the caller field is filled in) and
-  // builds the chunk layout. FAILED_PRECONDITION if a server holds another
-  // model; INVALID_ARGUMENT if the declaration disagrees with its flags.
+  // builds the chunk layout; again after a server restarted, to re-read
+  // every server's state. FAILED_PRECONDITION if a server holds another
+  // model; INVALID_ARGUMENT if the declaration disagrees with its flags;
+  // UNAVAILABLE naming a server that stayed unreachable for server_timeout.
+  // Blocks.
   absl::Status Init(const InitRequest& declaration);
+
+  // Every server's reply to the last Init, in server order (its chunk
+  // versions, incarnation and checkpoint steps).
+  const std::vector<InitResponse>& init_replies() const { return replies_; }
+
+  // Asks server `server` to restore its checkpoint of `step` (sync
+  // recovery, see ps.proto). The server's error (NOT_FOUND, DATA_LOSS,
+  // FAILED_PRECONDITION) otherwise. Blocks.
+  absl::Status Rollback(int server, int64_t step);
 
   // Valid after Init.
   const ModelLayout& layout() const { return *layout_; }
@@ -134,6 +152,8 @@ class PsClient {
   absl::StatusOr<int64_t> RunPullBatches(const std::vector<Batch>& batches,
                                          float* params, int64_t min_version,
                                          int64_t clock);
+  // OK, or ABORTED if `incarnation` is not the one server s had at Init.
+  absl::Status CheckIncarnation(int server, uint64_t incarnation) const;
 
   ClientOptions options_;
   // stubs_[server][channel]; created in Connect, immutable afterwards.
@@ -145,6 +165,7 @@ class PsClient {
   int64_t resume_step_ = 0;              // set by Init
   mutable absl::Mutex loss_mu_;
   GlobalLossReport global_loss_ ABSL_GUARDED_BY(loss_mu_);
+  std::vector<InitResponse> replies_;  // set by Init
 };
 
 }  // namespace pserve

@@ -2,6 +2,8 @@
 // hand-encoded (wire_codec.h) through generic stubs so tensor bytes are
 // copied once per side, with UNAVAILABLE retries; plus the stats and
 // checkpoint fan-outs.
+#include <cstring>
+#include <map>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -23,6 +25,7 @@ struct RawCall {
   grpc::Status status;
   absl::StatusOr<int64_t> decoded = 0;  // pulls: smallest version
   GlobalLossReport loss;                // pulls: the server's global loss
+  uint64_t incarnation = 0;             // the replying server's
   std::vector<ChunkRef> chunks;
 };
 
@@ -48,11 +51,14 @@ grpc::ByteBuffer SerializeSmall(const google::protobuf::Message& m) {
 
 // Issues every pending call, waits for all, and sorts results into done,
 // retry (UNAVAILABLE, attempts left) or a first hard error.
+// An unavailable server is retried for options.server_timeout.
 template <typename OnReply>
 static absl::Status RunRaw(
     const ClientOptions& options, const std::vector<PsClient::Batch>& batches,
     std::vector<RawCall>& calls, const char* method, absl::Duration timeout,
-    const std::function<grpc::GenericStub*(int, int)>& stub, OnReply on_reply) {
+    const std::function<grpc::GenericStub*(int, int)>& stub, OnReply on_reply,
+    const std::function<absl::Status(int, uint64_t)>& check) {
+  std::map<int, UnavailableWait> waits;  // server -> since its first failure
   std::vector<int> pending(batches.size());
   for (size_t i = 0; i < pending.size(); ++i) pending[i] = static_cast<int>(i);
   for (int attempt = 0; !pending.empty(); ++attempt) {
@@ -78,7 +84,15 @@ static absl::Status RunRaw(
       absl::Status s =
           FromGrpc(calls[b].status, options.servers[server], server);
       if (s.ok()) s = calls[b].decoded.status();
-      if (absl::IsUnavailable(s) && attempt < options.max_retries) {
+      if (s.ok()) s = check(server, calls[b].incarnation);
+      if (absl::IsUnavailable(s)) {
+        auto it = waits
+                      .try_emplace(server, options.servers[server], server,
+                                   options.server_timeout)
+                      .first;
+        if (!it->second.KeepTrying(
+                absl::StrCat("answer ", std::strrchr(method, '/') + 1)))
+          return s;
         retry.push_back(b);
       } else if (!s.ok()) {
         return s;
@@ -109,8 +123,12 @@ absl::StatusOr<int64_t> PsClient::RunPullBatches(
       options_, batches, calls, kPullMethod, options_.pull_timeout,
       [this](int s, int i) { return RawStub(s, i); },
       [dtype, params](RawCall& call) {
-        call.decoded = DecodePullResponse(call.response, call.chunks, dtype,
-                                          params, &call.loss);
+        call.decoded =
+            DecodePullResponse(call.response, call.chunks, dtype, params,
+                               &call.loss, &call.incarnation);
+      },
+      [this](int server, uint64_t inc) {
+        return CheckIncarnation(server, inc);
       });
   if (!s.ok()) return s;
   int64_t version = INT64_MAX;
@@ -141,6 +159,10 @@ absl::Status PsClient::RunPushBatches(const std::vector<Batch>& batches,
             bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
         if (!resp.ParseFromString(bytes))
           call.decoded = absl::InternalError("malformed push reply");
+        call.incarnation = resp.incarnation();
+      },
+      [this](int server, uint64_t inc) {
+        return CheckIncarnation(server, inc);
       });
 }
 

@@ -51,6 +51,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                           grpc::Slice(bytes + cut, body - cut)};
   grpc::ByteBuffer buffer(parts, 2);
   std::vector<float> flat(8);  // (3 + 5) elements of the two chunks
-  (void)DecodePullResponse(buffer, Expected(), dtype, flat.data());
+  GlobalLossReport loss;
+  uint64_t incarnation = 0;
+  (void)DecodePullResponse(buffer, Expected(), dtype, flat.data(), &loss,
+                           &incarnation);
   return 0;
 }

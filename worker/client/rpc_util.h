@@ -38,6 +38,25 @@ absl::Status FromGrpc(const grpc::Status& status, const std::string& target,
 // 0.1 s * 2^attempt, capped at 5 s.
 absl::Duration Backoff(int attempt);
 
+// Bounded waiting for an unavailable server, from construction (the first
+// failure) for `timeout`: KeepTrying logs the first failure and then once a
+// minute what is waited for, and says whether time is left; Retry also
+// sleeps the next backoff. Not thread-safe: one per waiting caller.
+class UnavailableWait {
+ public:
+  UnavailableWait(std::string target, int server_id, absl::Duration timeout);
+  bool KeepTrying(const std::string& what);
+  bool Retry(const std::string& what);
+
+ private:
+  const std::string target_;
+  const int server_id_;
+  const absl::Duration timeout_;
+  const absl::Time start_;
+  absl::Time next_log_;
+  int attempt_ = 0;
+};
+
 }  // namespace pserve
 
 #endif  // PSERVE_WORKER_CLIENT_RPC_UTIL_H_

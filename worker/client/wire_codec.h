@@ -45,12 +45,14 @@ grpc::ByteBuffer EncodePushRequest(const Caller& caller, const PushTag& tag,
                                    const float* flat);
 
 // Decodes a PullResponse that must hold exactly `expected`, in order,
-// writing each chunk's values to flat + flat_offset and the global loss to
-// *loss (may be null). Returns the smallest version seen. INTERNAL with the
-// reason for a malformed or unexpected reply (never crashes on bad bytes).
+// writing each chunk's values to flat + flat_offset, the global loss to
+// *loss and the server's incarnation to *incarnation (each may be null; 0
+// if absent). Returns the smallest version seen. INTERNAL with the reason
+// for a malformed or unexpected reply (never crashes on bad bytes).
 absl::StatusOr<int64_t> DecodePullResponse(
     const grpc::ByteBuffer& buffer, const std::vector<ChunkRef>& expected,
-    DType dtype, float* flat, GlobalLossReport* loss = nullptr);
+    DType dtype, float* flat, GlobalLossReport* loss = nullptr,
+    uint64_t* incarnation = nullptr);
 
 }  // namespace pserve
 

@@ -71,18 +71,21 @@ TEST_CASE("DecodePullResponse reads split slices into place") {
   }
   resp.set_global_loss(3.125);
   resp.set_global_loss_step(41);
+  resp.set_incarnation(0x1234567890abcdefULL);
   std::string bytes;
   resp.SerializeToString(&bytes);
   for (size_t piece : {1, 3, 64, 100000}) {
     std::vector<float> got(50, -1);
     GlobalLossReport loss;
+    uint64_t incarnation = 0;
     auto v = DecodePullResponse(Split(bytes, piece), chunks, FP32, got.data(),
-                                &loss);
+                                &loss, &incarnation);
     REQUIRE(v.ok());
     REQUIRE(*v == 4);
     REQUIRE(got == want);
     REQUIRE(loss.step == 41);
     REQUIRE(loss.loss == 3.125);
+    REQUIRE(incarnation == 0x1234567890abcdefULL);
   }
 }
 

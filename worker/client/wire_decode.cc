@@ -106,9 +106,10 @@ absl::Status ReadChunk(SliceReader& r, size_t len, const ChunkRef& want,
 
 absl::StatusOr<int64_t> DecodePullResponse(
     const grpc::ByteBuffer& buffer, const std::vector<ChunkRef>& expected,
-    DType dtype, float* flat, GlobalLossReport* loss) {
+    DType dtype, float* flat, GlobalLossReport* loss, uint64_t* incarnation) {
   GlobalLossReport seen;
   seen.step = 0;  // the proto3 default when the field is absent
+  uint64_t seen_incarnation = 0;
   std::vector<grpc::Slice> slices;
   if (!buffer.Dump(&slices).ok()) return Malformed("cannot read buffer");
   SliceReader r(std::move(slices));
@@ -117,6 +118,10 @@ absl::StatusOr<int64_t> DecodePullResponse(
   while (r.remaining() > 0) {
     uint64_t tag, len;
     if (!r.ReadVarint(&tag)) return Malformed("bad tag");
+    if (tag == ((4 << 3) | 1)) {  // incarnation
+      if (!r.Read(&seen_incarnation, 8)) return Malformed("short incarnation");
+      continue;
+    }
     if (tag == ((2 << 3) | 1)) {  // global_loss
       if (!r.Read(&seen.loss, 8)) return Malformed("short global_loss");
       continue;
@@ -137,6 +142,7 @@ absl::StatusOr<int64_t> DecodePullResponse(
   }
   if (next != expected.size()) return Malformed("fewer chunks than asked");
   if (loss != nullptr) *loss = seen;
+  if (incarnation != nullptr) *incarnation = seen_incarnation;
   return min_version == INT64_MAX ? 0 : min_version;
 }
 
