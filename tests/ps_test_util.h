@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "proto/ps.pb.h"
 #include "cluster/local_cluster.h"
+#include "proto/ps.pb.h"
 #include "worker/client/ps_client.h"
 
 namespace pserve {

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "kernels/ops.h"
 #include "cluster/local_cluster.h"
+#include "kernels/ops.h"
 #include "tests/worker_test_util.h"
 #include "worker/client/ps_client.h"
 #include "worker/data/data_loader.h"

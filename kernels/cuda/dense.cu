@@ -31,9 +31,8 @@ __global__ void ActivationForwardKernel(int act, float* out, const float* inp,
   GRID_STRIDE_LOOP(i, n) { out[i] = Act(act, inp[i]); }
 }
 
-__global__ void ActivationBackwardKernel(int act, float* dinp,
-                                         const float* out, const float* dout,
-                                         size_t n) {
+__global__ void ActivationBackwardKernel(int act, float* dinp, const float* out,
+                                         const float* dout, size_t n) {
   GRID_STRIDE_LOOP(i, n) { dinp[i] += ActGrad(act, out[i]) * dout[i]; }
 }
 
