@@ -76,14 +76,19 @@ class ProgressTracker {
   void OnWorkerLine(int rank, std::string_view line);
   // Steps every worker has finished (the slowest worker's count).
   int64_t StepsDone() const;
-  // "step 120/600  loss 2.314  4100 tok/s  wait 35ms  1m02s  ETA 4m08s";
-  // `elapsed_s` is the time since the workers started.
+  // "step 120/600  loss 2.314  global 2.301  4100 tok/s  wait 35ms  1m02s
+  // ETA 4m08s": the workers' mean loss, the servers' global loss of the
+  // latest step known (when reported), the summed rate (rows/s for MLP
+  // workers), the mean pull time (GPT workers); `elapsed_s` is the time
+  // since the workers started.
   std::string Line(double elapsed_s) const;
 
  private:
   struct WorkerState {
     int64_t steps_done = 0;
-    double loss = 0, tokens_per_s = 0, pull_s = 0;
+    double loss = 0, rate = 0, pull_s = -1, global_loss = 0;
+    int64_t global_step = -1;  // -1: no global loss reported yet
+    bool rows = false;         // rate is rows/s (MLP), not tokens/s
     bool seen = false;
   };
   int64_t total_steps_;

@@ -33,8 +33,8 @@ const std::set<std::string>& WorkerReserved() {
 // names %RANK%, which makes it per-rank).
 const std::set<std::string>& RankZeroOnly() {
   static const auto* s = new std::set<std::string>{
-      "export",         "val_data",         "eval_every",  "eval_batches",
-      "checkpoint_dir", "checkpoint_every", "metrics_file"};
+      "export",       "val_data",         "eval_every",
+      "eval_batches", "checkpoint_every", "metrics_file"};
   return *s;
 }
 
@@ -212,7 +212,8 @@ Launcher flags (every other flag before "--" goes to each ps_server):
   --timeout=S           stop the job after S seconds, exit 124 (default 0: none)
 
 Worker flags: --export, --val_data, --eval_every, --eval_batches,
---metrics_file, --checkpoint_dir and --checkpoint_every go to rank 0 only,
+--metrics_file and --checkpoint_every go to rank 0 only (the servers
+write checkpoints into their own --checkpoint_dir, a server flag),
 unless their value contains %RANK% (replaced by each worker's rank).
 )";
 }

@@ -100,6 +100,30 @@ TEST_CASE("progress follows the slowest worker and averages the losses") {
   CHECK(line.find("1500 tok/s") != std::string::npos);
   CHECK(line.find("wait 30ms") != std::string::npos);
   CHECK(line.find("ETA 9m00s") != std::string::npos);
+  CHECK(line.find("global") == std::string::npos);
+}
+
+TEST_CASE("progress shows the servers' global loss and MLP workers' rows/s") {
+  ProgressTracker p(2, 50);
+  p.OnWorkerLine(0,
+                 "[worker 0] [info] step 4 loss 0.600000 global_loss 0.550000 "
+                 "(step 3) rows/s 900");
+  p.OnWorkerLine(1,
+                 "[worker 1] [info] step 4 loss 0.400000 global_loss nan "
+                 "(step -1) rows/s 1100");
+  const std::string line = p.Line(10);
+  INFO(line);
+  CHECK(line.find("step  5/50") != std::string::npos);
+  CHECK(line.find("loss 0.500") != std::string::npos);
+  CHECK(line.find("global 0.550") != std::string::npos);
+  CHECK(line.find("2000 rows/s") != std::string::npos);
+  CHECK(line.find("wait") == std::string::npos);
+  CHECK(line.find("ETA 1m30s") != std::string::npos);
+  ProgressTracker g(1, 10);
+  g.OnWorkerLine(0,
+                 "[worker 0] [info] step 0 loss 4.0000 tokens/s 10 pull 0.5s "
+                 "compute 1s push 0s (per step) global_loss 3.9000 (step 0)");
+  CHECK(g.Line(1).find("global 3.900") != std::string::npos);
 }
 
 }  // namespace
