@@ -1,8 +1,9 @@
 // ps_bench --suite=worker: tokens/s of a CPU training step (forward,
 // backward, local AdamW over all parameters; no communication) of pserve's
 // Gpt on the Eigen CPU backend against PyTorch (tools/torch_step_bench.py)
-// on the identical model, batch, optimizer and thread count, same run, with
-// the two programs' steps alternating so both see the same machine load.
+// on the identical model, batch, optimizer and thread count, and the step's
+// flop rate against the machine's sgemm (Eigen and OpenBLAS), same run,
+// with steps and products alternating so all see the same machine load.
 // Single-threaded driver; the backend and the update use --threads threads.
 #include <omp.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include "common/model_layout.h"
 #include "common/optimizer.h"
 #include "kernels/ops.h"
+#include "tools/gemm_limit.h"
 #include "tools/profiling_backend.h"
 #include "tools/ps_bench_suites.h"
 #include "tools/torch_peer.h"
@@ -39,6 +41,9 @@ ABSL_FLAG(bool, compare_torch, true,
           "worker suite: run the PyTorch peer (false: pserve only, no RESULT)");
 ABSL_FLAG(bool, profile, false,
           "worker suite: also print pserve's milliseconds per op per step");
+ABSL_FLAG(int, gemm_n, 2048,
+          "worker suite: size n of the n x n x n sgemm timed after each "
+          "step (Eigen, and OpenBLAS through PyTorch) as the machine's limit");
 
 namespace pserve {
 namespace {
@@ -58,12 +63,16 @@ struct StepTiming {
   double best_tok_s = 0;
 };
 
-StepTiming SummarizeSteps(std::vector<double> seconds, int tokens_per_step) {
-  std::sort(seconds.begin(), seconds.end());
-  const size_t n = seconds.size();
-  const double median =
-      n % 2 == 1 ? seconds[n / 2] : 0.5 * (seconds[n / 2 - 1] + seconds[n / 2]);
-  return {tokens_per_step / median, tokens_per_step / seconds.front()};
+double Median(std::vector<double> x) {
+  std::sort(x.begin(), x.end());
+  const size_t n = x.size();
+  return n == 0 ? 0 : n % 2 == 1 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
+
+StepTiming SummarizeSteps(const std::vector<double>& seconds,
+                          int tokens_per_step) {
+  return {tokens_per_step / Median(seconds),
+          tokens_per_step / *std::min_element(seconds.begin(), seconds.end())};
 }
 
 // pserve's training step of one model on its own CPU backend.
@@ -185,15 +194,24 @@ struct SuiteOptions {
   int warmup = 0;
   bool compare = false;
   bool profile = false;
+  int gemm_n = 0;
   std::string script;
   std::string python;
 };
 
-// One model's results: a line of the final table.
+// Seconds of each timed sample of one model's run, in order.
+struct Samples {
+  std::vector<double> ours, theirs;            // training steps
+  std::vector<double> eigen_gemm, torch_gemm;  // one sgemm each
+};
+
+// One model's results: a line of the final tables.
 struct Row {
   std::string name;
   StepTiming pserve, torch;
   std::string blas, blas_path;
+  double step_flops = 0;                     // llm.c's count for one step
+  double eigen_gflops = 0, blas_gflops = 0;  // median sgemm rates
 };
 
 // Fills `options` from the flags; 0, or the exit code after a message.
@@ -203,10 +221,12 @@ int ReadSuiteOptions(SuiteOptions* options) {
   options->warmup = absl::GetFlag(FLAGS_warmup_steps);
   options->compare = absl::GetFlag(FLAGS_compare_torch);
   options->profile = absl::GetFlag(FLAGS_profile);
-  if (options->threads < 1 || options->steps < 1 || options->warmup < 0) {
+  options->gemm_n = absl::GetFlag(FLAGS_gemm_n);
+  if (options->threads < 1 || options->steps < 1 || options->warmup < 0 ||
+      options->gemm_n < 64 || options->gemm_n > 8192) {
     std::fprintf(stderr,
                  "ps_bench: --threads and --steps must be >= 1, "
-                 "--warmup_steps >= 0\n");
+                 "--warmup_steps >= 0, --gemm_n in 64..8192\n");
     return 2;
   }
   options->script = absl::GetFlag(FLAGS_torch_script);
@@ -263,28 +283,41 @@ int StartTorchPeer(const SuiteOptions& options, const ModelCase& model,
   return 0;
 }
 
-// pserve's warmup, then `steps` timed steps, each followed by one PyTorch
-// step when `torch` is set; 0, or the exit code after a failed step.
+// One PyTorch step and one OpenBLAS sgemm (n^3) in the peer; 0, or the
+// exit code after a message.
+int TorchSamples(TorchPeer* torch, int n, Samples* samples) {
+  const double t = torch->Step();
+  Settle();
+  const double g = t < 0 ? -1 : torch->Gemm(n);
+  if (t < 0 || g < 0) {
+    std::fprintf(stderr, "ps_bench: the PyTorch peer failed a step\n");
+    return 1;
+  }
+  samples->theirs.push_back(t);
+  samples->torch_gemm.push_back(g);
+  Settle();
+  return 0;
+}
+
+// pserve's warmup (and one untimed Eigen sgemm), then `steps` timed steps,
+// each followed by one Eigen sgemm and, when `torch` is set, one PyTorch
+// step and one OpenBLAS sgemm; 0, or the exit code after a failed step.
 int RunSteps(const SuiteOptions& options, PserveStepper* pserve,
-             TorchPeer* torch, std::vector<double>* ours,
-             std::vector<double>* theirs) {
+             TorchPeer* torch, EigenGemm* gemm, Samples* samples) {
   for (int i = 0; i < options.warmup; ++i) {
     if (pserve->Step() < 0) return 1;
   }
+  gemm->Time();
   if (pserve->profiler() != nullptr) pserve->profiler()->Reset();
   for (int i = 0; i < options.steps; ++i) {
     const double s = pserve->Step();
     if (s < 0) return 1;
-    ours->push_back(s);
+    samples->ours.push_back(s);
+    samples->eigen_gemm.push_back(gemm->Time());
     if (torch == nullptr) continue;
     Settle();
-    const double t = torch->Step();
-    if (t < 0) {
-      std::fprintf(stderr, "ps_bench: the PyTorch peer failed a step\n");
-      return 1;
-    }
-    theirs->push_back(t);
-    Settle();
+    if (const int rc = TorchSamples(torch, options.gemm_n, samples); rc != 0)
+      return rc;
   }
   return 0;
 }
@@ -302,11 +335,17 @@ int RunModelCase(const SuiteOptions& options, const ModelCase& model,
     const int rc = StartTorchPeer(options, model, torch.get(), row);
     if (rc != 0) return rc;
   }
-  std::vector<double> ours, theirs;
-  const int rc = RunSteps(options, &pserve, torch.get(), &ours, &theirs);
+  EigenGemm gemm(options.gemm_n, options.threads);
+  Samples samples;
+  const int rc = RunSteps(options, &pserve, torch.get(), &gemm, &samples);
   if (rc != 0) return rc;
-  row->pserve = SummarizeSteps(ours, kTokensPerStep);
-  if (options.compare) row->torch = SummarizeSteps(theirs, kTokensPerStep);
+  row->pserve = SummarizeSteps(samples.ours, kTokensPerStep);
+  row->step_flops = LlmcFlopsPerToken(model.config, kSeqLen) * kTokensPerStep;
+  row->eigen_gflops = gemm.Flops() / Median(samples.eigen_gemm) / 1e9;
+  if (options.compare) {
+    row->torch = SummarizeSteps(samples.theirs, kTokensPerStep);
+    row->blas_gflops = gemm.Flops() / Median(samples.torch_gemm) / 1e9;
+  }
   if (pserve.profiler() != nullptr) {
     std::printf("pserve %s: ms per step by op\n",
                 GptConfigString(model.config).c_str());
@@ -320,12 +359,39 @@ int RunModelCase(const SuiteOptions& options, const ModelCase& model,
   return 0;
 }
 
-// The pserve-vs-PyTorch table and the RESULT line of the model where pserve
-// fares worst against PyTorch.
+// The sgemm rate a row's step is held against: the faster library's.
+double GemmLimit(const Row& r) {
+  return std::max(r.eigen_gflops, r.blas_gflops);
+}
+
+double WorkerVsGemm(const Row& r) {
+  return r.step_flops * r.pserve.median_tok_s / kTokensPerStep / 1e9 /
+         GemmLimit(r);
+}
+
+// The step-flops-vs-sgemm table (OpenBLAS only with the PyTorch peer).
+void PrintGemmTable(const std::vector<Row>& rows, int n) {
+  std::printf(
+      "step flops: llm.c's 6*N + 6*L*C*T per token (N all parameters), "
+      "%d tokens per step; sgemm: %d^3 float, median of the products timed "
+      "between steps\n",
+      kTokensPerStep, n);
+  std::printf("%-22s %10s %10s %12s %14s %14s\n", "model", "GFLOP/step",
+              "step GF/s", "eigen GF/s", "openblas GF/s", "worker_vs_gemm");
+  for (const Row& r : rows) {
+    std::printf("%-22s %10.2f %10.1f %12.1f %14.1f %14.2f\n", r.name.c_str(),
+                r.step_flops / 1e9,
+                r.step_flops * r.pserve.median_tok_s / kTokensPerStep / 1e9,
+                r.eigen_gflops, r.blas_gflops, WorkerVsGemm(r));
+  }
+}
+
+// The pserve-vs-PyTorch table and the RESULT line: each ratio is the
+// smaller of the models' (tokens/s are the worst model's against PyTorch).
 void PrintComparison(const std::vector<Row>& rows) {
   std::printf("%-22s %12s %12s %8s %12s %12s  %s\n", "model", "pserve tok/s",
               "torch tok/s", "ratio", "pserve best", "torch best", "BLAS");
-  double min_ratio = 1e30;
+  double min_ratio = 1e30, min_gemm = 1e30;
   const Row* worst = nullptr;
   for (const Row& r : rows) {
     const double ratio = r.pserve.median_tok_s / r.torch.median_tok_s;
@@ -336,11 +402,14 @@ void PrintComparison(const std::vector<Row>& rows) {
       min_ratio = ratio;
       worst = &r;
     }
+    min_gemm = std::min(min_gemm, WorkerVsGemm(r));
   }
   std::printf("torch BLAS: %s\n", rows.front().blas_path.c_str());
   std::printf(
-      "RESULT worker_tok_s=%.0f torch_tok_s=%.0f worker_vs_torch=%.2f\n",
-      worst->pserve.median_tok_s, worst->torch.median_tok_s, min_ratio);
+      "RESULT worker_tok_s=%.0f torch_tok_s=%.0f worker_vs_torch=%.2f "
+      "worker_vs_gemm=%.2f\n",
+      worst->pserve.median_tok_s, worst->torch.median_tok_s, min_ratio,
+      min_gemm);
 }
 
 }  // namespace
@@ -351,7 +420,8 @@ int RunWorkerSuite() {
   const std::vector<ModelCase> cases = ModelCases();
   std::printf(
       "worker suite: training step (forward+backward+AdamW), B=%d T=%d, "
-      "%d threads; pserve and PyTorch steps alternate; median of %d steps "
+      "%d threads; pserve and PyTorch steps and sgemms alternate; median of "
+      "%d steps "
       "each after %d warmup\n",
       kBatch, kSeqLen, options.threads, options.steps, options.warmup);
   std::fflush(stdout);
@@ -361,6 +431,7 @@ int RunWorkerSuite() {
     if (const int rc = RunModelCase(options, model, &row); rc != 0) return rc;
     rows.push_back(row);
   }
+  PrintGemmTable(rows, options.gemm_n);
   if (!options.compare) return 0;
   PrintComparison(rows);
   return 0;

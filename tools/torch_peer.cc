@@ -100,6 +100,14 @@ double TorchPeer::Step() {
   return std::stod(line.substr(5));
 }
 
+double TorchPeer::Gemm(int n) {
+  std::fprintf(in_, "gemm %d\n", n);
+  std::fflush(in_);
+  const std::string line = ReadLine();
+  if (line.rfind("GEMM ", 0) != 0) return -1;
+  return std::stod(line.substr(5));
+}
+
 TorchPeer::~TorchPeer() {
   if (in_ != nullptr) {
     std::fputs("quit\n", in_);

@@ -26,7 +26,8 @@ std::vector<std::string> TorchArgs(const std::string& script,
                                    const GptConfig& config, int batch,
                                    int threads, int warmup);
 
-// One timed PyTorch step per Step() call, over a pair of pipes.
+// One timed PyTorch step per Step() call (or sgemm per Gemm() call), over
+// a pair of pipes.
 class TorchPeer {
  public:
   TorchPeer() = default;
@@ -41,6 +42,11 @@ class TorchPeer {
   // Seconds of one PyTorch training step as the peer timed it, or a
   // negative value on error.
   double Step();
+
+  // Seconds of one float32 product of two n x n matrices (torch.mm, the
+  // BLAS's sgemm) as the peer timed it, or a negative value on error. The
+  // first call for an n also allocates and warms up (untimed). Blocks.
+  double Gemm(int n);
 
   // The BLAS PyTorch runs on, as the peer reported it once ready.
   std::string blas, blas_path;

@@ -15,8 +15,10 @@ embedding, GPT-2 init (std 0.02, residual projections 0.02/sqrt(2L), wpe
 
 With --serve, it warms up, prints `TORCH ready blas=... blas_path=...`, then
 runs one timed step per `step` line on stdin, answering `STEP <seconds>`,
-until `quit` or end of input: ps_bench alternates these steps with its own
-so that both see the same machine load.
+and one timed float32 product of two n x n matrices per `gemm <n>` line
+(torch.mm, which is the BLAS's sgemm), answering `GEMM <seconds>`, until
+`quit` or end of input: ps_bench alternates these with its own steps so
+that both see the same machine load.
 """
 
 import argparse
@@ -143,6 +145,35 @@ class Gpt(nn.Module):
                                targets.reshape(-1))
 
 
+def timed_gemm(n, cache):
+    """Seconds of one torch.mm of two n x n float32 matrices; the first call
+    for an n allocates them and runs one untimed product."""
+    if n not in cache:
+        g = torch.Generator().manual_seed(42)
+        a = torch.rand(n, n, generator=g) * 2 - 1
+        b = torch.rand(n, n, generator=g) * 2 - 1
+        cache[n] = (a, b, torch.mm(a, b))
+    a, b, c = cache[n]
+    t0 = time.perf_counter()
+    torch.mm(a, b, out=c)
+    return time.perf_counter() - t0
+
+
+def serve(step):
+    """Answers `step` and `gemm <n>` lines on stdin until anything else."""
+    cache = {}
+    for line in sys.stdin:
+        words = line.split()
+        if words == ["step"]:
+            t0 = time.perf_counter()
+            step()
+            print(f"STEP {time.perf_counter() - t0:.6f}", flush=True)
+        elif len(words) == 2 and words[0] == "gemm" and words[1].isdigit():
+            print(f"GEMM {timed_gemm(int(words[1]), cache):.6f}", flush=True)
+        else:
+            break
+
+
 def main():
     a = ARGS
     torch.set_num_threads(a.threads)
@@ -172,12 +203,7 @@ def main():
         print(f"TORCH ready blas={blas} blas_path={blas_path} "
               f"torch={torch.__version__} threads={torch.get_num_threads()}",
               flush=True)
-        for line in sys.stdin:
-            if line.strip() != "step":
-                break
-            t0 = time.perf_counter()
-            step()
-            print(f"STEP {time.perf_counter() - t0:.6f}", flush=True)
+        serve(step)
         return 0
     times = []
     for i in range(a.steps):
