@@ -29,6 +29,9 @@ ABSL_FLAG(bool, elastic, false,
           "that pushed and go on without the missing ones; a dropped rank "
           "that pushes again rejoins at the next step boundary");
 ABSL_FLAG(std::string, optimizer, "adamw", "sgd, momentum, adam or adamw");
+ABSL_FLAG(int, update_threads, 0,
+          "threads that apply each chunk's optimizer update together "
+          "(0: every core); results are the same for any count");
 ABSL_FLAG(double, lr, 1e-3, "peak learning rate");
 ABSL_FLAG(double, momentum, 0.9, "momentum factor (--optimizer=momentum)");
 ABSL_FLAG(bool, nesterov, false, "Nesterov momentum (--optimizer=momentum)");
@@ -171,6 +174,9 @@ absl::StatusOr<ServerOptions> ServerOptionsFromFlags() {
   absl::StatusOr<OptimizerConfig> opt = OptimizerFromFlags();
   if (!opt.ok()) return opt.status();
   c.optimizer = *opt;
+  c.update_threads = absl::GetFlag(FLAGS_update_threads);
+  if (c.update_threads < 0 || c.update_threads > 1024)
+    return Bad("--update_threads must be in [0, 1024] (0: every core)");
   o.port = absl::GetFlag(FLAGS_port);
   if (o.port < 0 || o.port > 65535)
     return Bad(absl::StrCat("--port=", o.port, " is not a TCP port"));

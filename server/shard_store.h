@@ -22,6 +22,7 @@
 #include "common/optimizer.h"
 #include "proto/ps.pb.h"
 #include "server/consistency.h"
+#include "server/update_pool.h"
 
 namespace pserve {
 
@@ -36,6 +37,9 @@ struct ServerConfig {
   absl::Duration worker_timeout = absl::Seconds(60);  // sync: see --elastic
   bool elastic = false;
   OptimizerConfig optimizer;
+  // Threads that apply one chunk's update together (0: every core); the
+  // result is the same bits for any count.
+  int update_threads = 0;
 };
 
 // What a checkpoint holds of one chunk: a copy, consistent for the chunk.
@@ -181,6 +185,7 @@ class ShardStore {
   uint64_t model_hash_ = 0;
   std::atomic<int64_t> updates_applied_{0};
   Consistency rules_;
+  mutable UpdatePool update_pool_;  // applies each chunk's optimizer step
   Checkpointer* checkpointer_ = nullptr;
 };
 

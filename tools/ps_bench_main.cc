@@ -7,7 +7,10 @@
 //                   against 2 async servers for --seconds: zero errors,
 //                   server RSS flat within 5% after warm-up, p50/p99.
 //   --suite=worker  CPU training step tokens/s of pserve's Gpt vs PyTorch
-//                   on the same model, batch, optimizer and thread count.
+//                   on the same model, batch, optimizer and thread count,
+//                   and its flop rate vs the machine's sgemm.
+//   --suite=update  AdamW of GPT-2 124M through the server's ShardStore on
+//                   every core vs memcpy on every core.
 // Single-threaded driver; the PS clients use gRPC's threads.
 #include <unistd.h>
 
@@ -20,7 +23,8 @@
 #include "common/logging.h"
 #include "tools/ps_bench_suites.h"
 
-ABSL_FLAG(std::string, suite, "ps", "which benchmark: ps, soak or worker");
+ABSL_FLAG(std::string, suite, "ps",
+          "which benchmark: ps, soak, worker or update");
 ABSL_FLAG(std::string, server_binary, "",
           "path of ps_server (default: beside this binary in bazel-bin)");
 ABSL_FLAG(int, rounds, 5, "timed push+pull rounds per client count");
@@ -70,8 +74,10 @@ int main(int argc, char** argv) {
     return pserve::RunSoakSuite(binary, seconds, clients);
   }
   if (suite == "worker") return pserve::RunWorkerSuite();
-  std::fprintf(stderr,
-               "ps_bench: --suite=%s is unknown: use ps, soak or worker\n",
-               suite.c_str());
+  if (suite == "update") return pserve::RunUpdateSuite();
+  std::fprintf(
+      stderr,
+      "ps_bench: --suite=%s is unknown: use ps, soak, worker or update\n",
+      suite.c_str());
   return 2;
 }

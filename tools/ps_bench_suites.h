@@ -12,6 +12,9 @@ int RunPsSuite(const std::string& server_binary, int rounds);
 // on any failed RPC or server RSS growth over 5% after warm-up.
 int RunSoakSuite(const std::string& server_binary, int seconds, int clients);
 int RunWorkerSuite();
+// AdamW over GPT-2 124M through the server's ShardStore on all cores
+// (--update_threads) against memcpy on the same threads.
+int RunUpdateSuite();
 
 }  // namespace pserve
 
