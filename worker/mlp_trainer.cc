@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
+#include "worker/trainer_setup.h"
 
 namespace pserve {
 namespace {
@@ -116,16 +117,10 @@ absl::Status MlpTrainer::OpenData() {
 }
 
 absl::Status MlpTrainer::CreateModel() {
-  if (options_.backend == "cuda") {
-    absl::StatusOr<std::unique_ptr<Backend>> cuda =
-        MakeCudaBackend(options_.gpu, options_.tf32);
-    if (!cuda.ok())
-      return absl::FailedPreconditionError(
-          absl::StrCat("--backend=cuda: ", cuda.status().message()));
-    backend_ = std::move(*cuda);
-  } else {
-    backend_ = MakeCpuBackend(options_.threads);
-  }
+  absl::StatusOr<std::unique_ptr<Backend>> backend =
+      MakeWorkerBackend(options_);
+  if (!backend.ok()) return backend.status();
+  backend_ = std::move(*backend);
   int rows = batcher_->rows_per_step();
   if (val_data_) rows = std::max<int64_t>(rows, val_data_->rows());
   absl::StatusOr<std::unique_ptr<Mlp>> model =
@@ -141,22 +136,11 @@ absl::Status MlpTrainer::CreateModel() {
 }
 
 absl::Status MlpTrainer::ConnectAndDeclare() {
-  ClientOptions co;
-  co.servers = options_.servers;
-  co.rank = options_.rank;
-  co.connect_timeout = absl::Seconds(options_.connect_timeout_s);
-  co.dtype = options_.wire_dtype;
-  co.security = options_.security;
-  absl::StatusOr<std::unique_ptr<PsClient>> client = PsClient::Connect(co);
+  absl::StatusOr<std::unique_ptr<PsClient>> client = ConnectWorker(options_);
   if (!client.ok()) return client.status();
   client_ = std::move(*client);
-  InitRequest declaration;
-  for (const TensorSpec& spec : MlpParameterSpecs(*options_.mlp))
-    *declaration.add_tensors() = spec;
-  declaration.set_seed(options_.seed);
-  declaration.set_chunk_bytes(options_.chunk_bytes);
-  declaration.set_num_workers(options_.num_workers);
-  declaration.set_mode(options_.mode);
+  const InitRequest declaration =
+      JobDeclaration(options_, MlpParameterSpecs(*options_.mlp));
   absl::Status s = client_->Init(declaration);
   if (!s.ok()) return s;
   if (client_->layout().total_params() !=

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
 #include "worker/model/export.h"
+#include "worker/trainer_setup.h"
 
 namespace pserve {
 namespace {
@@ -69,17 +70,11 @@ absl::Status Trainer::OpenData() {
 }
 
 absl::Status Trainer::CreateModel() {
-  if (options_.backend == "cuda") {
-    absl::StatusOr<std::unique_ptr<Backend>> cuda =
-        MakeCudaBackend(options_.gpu, options_.tf32);
-    if (!cuda.ok())
-      return absl::FailedPreconditionError(
-          absl::StrCat("--backend=cuda: ", cuda.status().message()));
-    backend_ = std::move(*cuda);
-  } else {
-    backend_ = MakeCpuBackend(options_.threads);
-    host_model_ = true;
-  }
+  absl::StatusOr<std::unique_ptr<Backend>> backend =
+      MakeWorkerBackend(options_);
+  if (!backend.ok()) return backend.status();
+  backend_ = std::move(*backend);
+  host_model_ = options_.backend != "cuda";
   absl::StatusOr<std::unique_ptr<Gpt>> model =
       Gpt::Create(options_.config, backend_.get());
   if (!model.ok()) return model.status();
@@ -89,23 +84,11 @@ absl::Status Trainer::CreateModel() {
 }
 
 absl::Status Trainer::ConnectAndDeclare() {
-  ClientOptions co;
-  co.servers = options_.servers;
-  co.rank = options_.rank;
-  co.connect_timeout = absl::Seconds(options_.connect_timeout_s);
-  co.server_timeout = absl::Seconds(options_.server_timeout_s);
-  co.dtype = options_.wire_dtype;
-  co.security = options_.security;
-  absl::StatusOr<std::unique_ptr<PsClient>> client = PsClient::Connect(co);
+  absl::StatusOr<std::unique_ptr<PsClient>> client = ConnectWorker(options_);
   if (!client.ok()) return client.status();
   client_ = std::move(*client);
-  InitRequest declaration;
-  for (const TensorSpec& spec : GptParameterSpecs(options_.config))
-    *declaration.add_tensors() = spec;
-  declaration.set_seed(options_.seed);
-  declaration.set_chunk_bytes(options_.chunk_bytes);
-  declaration.set_num_workers(options_.num_workers);
-  declaration.set_mode(options_.mode);
+  const InitRequest declaration =
+      JobDeclaration(options_, GptParameterSpecs(options_.config));
   recovery_ = std::make_unique<WorkerRecovery>(
       client_.get(), declaration, options_.rank,
       absl::Seconds(options_.server_timeout_s));
