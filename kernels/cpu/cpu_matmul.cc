@@ -1,13 +1,14 @@
 // The linear layer out = inp @ weight^T + bias on the CPU: single-threaded
-// Eigen GEMMs on row-major maps, one per OpenMP thread over disjoint output
-// blocks (forward: rows of out; backward: dinp and dweight side by side),
-// so threads meet once per call instead of at every GEMM block. Shapes use
-// the letters of kernels/ops.h.
+// GEMMs (cpu_gemm.h) on row-major operands, one per OpenMP thread over
+// disjoint output blocks (forward: rows of out; backward: dinp and dweight
+// side by side), so threads meet once per call instead of at every GEMM
+// block. Shapes use the letters of kernels/ops.h.
 // Thread-safety: see cpu_kernels.h; deterministic for a fixed thread count
 // (outputs are split, never the summed dimension).
 #include <cstring>
 
 #include "kernels/cpu/cpu_common.h"
+#include "kernels/cpu/cpu_gemm.h"
 #include "kernels/cpu/cpu_kernels.h"
 
 namespace pserve {
@@ -71,9 +72,9 @@ void MatmulForward(Context& ctx, float* out, const float* inp,
     FillRows(out, bias, begin, end, OC);
     if (C <= 0) return;
     const int64_t rows = end - begin;
-    // (rows,OC) += (rows,C) @ (C,OC)
-    Mat(out + begin * OC, rows, OC, OC).noalias() +=
-        Mat(inp + begin * C, rows, C, C) * Mat(weight, OC, C, C).transpose();
+    // (rows,OC) += (rows,C) @ weight^T (C,OC)
+    Gemm(rows, OC, C, {inp + begin * C, C, 1}, {weight, 1, C}, out + begin * OC,
+         OC);
   });
 }
 
@@ -92,13 +93,12 @@ void MatmulBackward(Context& ctx, float* dinp, float* dweight, float* dbias,
     const int units = kinds * parts;
     // dinp rows [b, e) += dout rows [b, e) (.,OC) @ weight (OC,C)
     auto dinp_rows = [&](int64_t b, int64_t e) {
-      Mat(dinp + b * C, e - b, C, C).noalias() +=
-          Mat(dout + b * OC, e - b, OC, OC) * Mat(weight, OC, C, C);
+      Gemm(e - b, C, OC, {dout + b * OC, OC, 1}, {weight, C, 1}, dinp + b * C,
+           C);
     };
     // dweight rows [b, e) += dout^T rows [b, e) (.,N) @ inp (N,C)
     auto dweight_rows = [&](int64_t b, int64_t e) {
-      Mat(dweight + b * C, e - b, C, C).noalias() +=
-          Mat(dout + b, N, e - b, OC).transpose() * Mat(inp, N, C, C);
+      Gemm(e - b, C, N, {dout + b, 1, OC}, {inp, C, 1}, dweight + b * C, C);
     };
     OmpThreadScope single(1);  // each unit's GEMM stays on its own thread
     ParallelChunks(units, parts, [&](int, int64_t u0, int64_t u1) {

@@ -1,6 +1,7 @@
 // Benchmark of the CPU backend's matmul: forward and backward GFLOP/s at
 // N = C = OC = 1024, and at the shapes of a small GPT-2 training step.
-// Usage: cpu_ops_bench [threads]  (default 2; 0 = all cores).
+// Usage: cpu_ops_bench [threads]  (default 2; 0 = all cores); the GEMM
+// kernel is the CPU's best unless PSERVE_GEMM_ISA=eigen|avx2|avx512.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -8,6 +9,7 @@
 #include <memory>
 #include <random>
 
+#include "kernels/cpu/cpu_gemm.h"
 #include "kernels/ops.h"
 
 namespace pserve {
@@ -127,7 +129,8 @@ void BenchRowOps(Backend* be, int N, int C, int Vp, int reps) {
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
   auto be = pserve::MakeCpuBackend(threads);
-  std::printf("cpu backend, %d threads (0 = all cores)\n", threads);
+  std::printf("cpu backend, %d threads (0 = all cores), %s GEMM kernel\n",
+              threads, pserve::cpu::GemmIsaName(pserve::cpu::BestGemmIsa()));
   pserve::BenchMatmul(be.get(), 1024, 1024, 1024, 10);
   // A GPT-2 step at B=8, T=256, C=256/512: qkv, fc, fc-proj, lm head.
   for (int c : {256, 512}) {
