@@ -61,7 +61,12 @@ class Job {
   // Reaps exited children; returns a job exit status when the job must end.
   std::optional<int> Reap();
   std::optional<int> OnExit(Child& c, int code);
+  // Stops every running child, the workers before the servers.
   int StopAll(int status);
+  // SIGTERMs the running workers (or servers), waits up to 15 s for them,
+  // SIGKILLs the rest; returns `status`, or 1 when it was 0 and one of them
+  // did not exit cleanly.
+  int StopGroup(bool workers, int status);
   int Supervise();
   void Say(const std::string& msg);
   void ShowProgress(bool final_line);
@@ -252,10 +257,17 @@ std::optional<int> Job::Reap() {
 }
 
 int Job::StopAll(int status) {
+  // Workers first: on SIGTERM a worker finishes its step and pulls the
+  // parameters once more, which needs the servers still up.
+  status = StopGroup(/*workers=*/true, status);
+  return StopGroup(/*workers=*/false, status);
+}
+
+int Job::StopGroup(bool workers, int status) {
   std::vector<pid_t> pids;
   std::vector<Child*> who;
   for (auto& c : children_)
-    if (c->running) {
+    if (c->running && c->worker == workers) {
       pids.push_back(c->pid);
       who.push_back(c.get());
     }
