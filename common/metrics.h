@@ -17,6 +17,7 @@
 #define PSERVE_COMMON_METRICS_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -26,6 +27,7 @@
 #include "absl/synchronization/mutex.h"
 
 namespace prometheus {
+class Collectable;
 class Counter;
 class Exposer;
 class Gauge;
@@ -165,8 +167,13 @@ class MetricsRegistry {
 // other; call them from the owning thread.
 class MetricsHttpServer {
  public:
-  // `registry` is borrowed and must outlive this object.
-  explicit MetricsHttpServer(const MetricsRegistry* registry);
+  // `registry` is borrowed and must outlive this object. `before_scrape`,
+  // if set, runs on a request thread before each rendering (so a scrape
+  // sees values copied in at that moment); the two request threads may run
+  // it concurrently, so it must be thread-safe, and it must stay callable
+  // until Stop().
+  explicit MetricsHttpServer(const MetricsRegistry* registry,
+                             std::function<void()> before_scrape = nullptr);
   MetricsHttpServer(const MetricsHttpServer&) = delete;
   MetricsHttpServer& operator=(const MetricsHttpServer&) = delete;
   ~MetricsHttpServer();
@@ -183,6 +190,10 @@ class MetricsHttpServer {
 
  private:
   const MetricsRegistry* registry_;
+  const std::function<void()> before_scrape_;
+  // What the exposer collects: the registry, behind before_scrape_ when set
+  // (the exposer holds a weak_ptr; this keeps it alive while serving).
+  std::shared_ptr<prometheus::Collectable> collectable_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;
 };

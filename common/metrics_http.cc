@@ -1,7 +1,9 @@
 // MetricsHttpServer: serves a MetricsRegistry on /metrics with
 // prometheus-cpp's pull exposer (see metrics.h).
 // Thread-safety: as documented in metrics.h.
+#include <prometheus/collectable.h>
 #include <prometheus/exposer.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
 #include <exception>
@@ -14,9 +16,29 @@
 #include "common/metrics.h"
 
 namespace pserve {
+namespace {
 
-MetricsHttpServer::MetricsHttpServer(const MetricsRegistry* registry)
-    : registry_(registry) {}
+// The registry's families, collected after a refresh callback has run.
+class RefreshedCollectable final : public prometheus::Collectable {
+ public:
+  RefreshedCollectable(std::shared_ptr<prometheus::Collectable> inner,
+                       const std::function<void()>* refresh)
+      : inner_(std::move(inner)), refresh_(refresh) {}
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    (*refresh_)();
+    return inner_->Collect();
+  }
+
+ private:
+  const std::shared_ptr<prometheus::Collectable> inner_;
+  const std::function<void()>* refresh_;  // owned by the MetricsHttpServer
+};
+
+}  // namespace
+
+MetricsHttpServer::MetricsHttpServer(const MetricsRegistry* registry,
+                                     std::function<void()> before_scrape)
+    : registry_(registry), before_scrape_(std::move(before_scrape)) {}
 
 MetricsHttpServer::~MetricsHttpServer() { Stop(); }
 
@@ -46,7 +68,12 @@ absl::StatusOr<int> MetricsHttpServer::Start(int port,
     return absl::UnavailableError(
         absl::StrCat("metrics: no listening port on ", address));
   }
-  exposer->RegisterCollectable(registry_->registry_);
+  if (before_scrape_)
+    collectable_ = std::make_shared<RefreshedCollectable>(registry_->registry_,
+                                                          &before_scrape_);
+  else
+    collectable_ = registry_->registry_;
+  exposer->RegisterCollectable(collectable_);
   exposer_ = std::move(exposer);
   port_ = ports.front();
   return port_;
@@ -54,6 +81,7 @@ absl::StatusOr<int> MetricsHttpServer::Start(int port,
 
 void MetricsHttpServer::Stop() {
   exposer_.reset();
+  collectable_.reset();
   port_ = 0;
 }
 

@@ -4,6 +4,7 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <string>
 #include <thread>
@@ -186,6 +187,29 @@ TEST_CASE("HTTP /metrics on loopback serves values that move") {
   REQUIRE(res);
   CHECK(
       Contains(res->body, "worker_steps_total{id=\"3\",role=\"worker\"} 5\n"));
+}
+
+TEST_CASE("before_scrape runs before each rendering") {
+  MetricsRegistry registry;
+  Counter* scrapes = registry.AddCounter("scrapes_total", "Scrapes seen.");
+  std::atomic<int> calls{0};  // bumped on the server's request threads
+  MetricsHttpServer server(&registry, [&] {
+    calls.fetch_add(1);
+    scrapes->Increment();
+  });
+  absl::StatusOr<int> port = server.Start(0, "127.0.0.1");
+  REQUIRE(port.ok());
+  httplib::Client client("127.0.0.1", *port);
+  client.set_connection_timeout(5, 0);
+  client.set_read_timeout(5, 0);
+  for (int i = 1; i <= 3; ++i) {
+    auto res = client.Get("/metrics");
+    REQUIRE(res);
+    // The value copied in by this scrape's own callback is already there.
+    CHECK(Contains(res->body, "scrapes_total " + std::to_string(i) + "\n"));
+  }
+  server.Stop();
+  CHECK(calls.load() == 3);
 }
 
 TEST_CASE("Stop right after Start does not hang") {

@@ -1,8 +1,7 @@
-// Server metrics: registry layout and the periodic refresh.
+// Server metrics: registry layout and the refresh before each scrape.
 #include "server/server_metrics.h"
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/time.h"
 
 namespace pserve {
 namespace {
@@ -73,23 +72,17 @@ ServerMetrics::ServerMetrics(const ShardStore* store,
 ServerMetrics::~ServerMetrics() { Stop(); }
 
 absl::StatusOr<int> ServerMetrics::Start(int port) {
-  http_ = std::make_unique<MetricsHttpServer>(&registry_);
-  absl::StatusOr<int> bound = http_->Start(port);
-  if (!bound.ok()) return bound;
-  refresher_ = std::thread([this] {
-    while (!stop_.WaitForNotificationWithTimeout(absl::Milliseconds(500)))
-      Refresh();
-  });
-  return bound;
+  http_ =
+      std::make_unique<MetricsHttpServer>(&registry_, [this] { Refresh(); });
+  return http_->Start(port);
 }
 
 void ServerMetrics::Stop() {
-  if (!stop_.HasBeenNotified()) stop_.Notify();
-  if (refresher_.joinable()) refresher_.join();
   if (http_ != nullptr) http_->Stop();
 }
 
 void ServerMetrics::Refresh() {
+  absl::MutexLock lock(&refresh_mu_);
   const ServiceCounters& c = service_->counters();
   Bump(pushes_, c.pushes, last_.pushes);
   Bump(pulls_, c.pulls, last_.pulls);

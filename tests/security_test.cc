@@ -182,9 +182,13 @@ TEST_CASE("2 workers train over mTLS with a token; refusals are counted") {
     return f;
   }());
   REQUIRE(cluster.ok());
-  // A client with a wrong token first: refused and counted.
-  CallEveryMethod(
-      Channel(cluster->addresses()[0], Security("client", "wrong-token")));
+  // A client with a wrong token first: refused and counted (a scrape
+  // refreshes the counters, so it sees every refusal made before it).
+  for (const auto& [method, code] : CallEveryMethod(Channel(
+           cluster->addresses()[0], Security("client", "wrong-token")))) {
+    INFO(method);
+    CHECK(code == grpc::UNAUTHENTICATED);
+  }
   std::vector<std::vector<std::string>> workers;
   for (int rank = 0; rank < 2; ++rank)
     workers.push_back(WorkerArgv(

@@ -37,6 +37,7 @@ PACKAGES=(
   iproute2
   curl
   python3-grpcio
+  python3-grpc-tools
 )
 for arg in "$@"; do
   case "$arg" in
