@@ -4,7 +4,8 @@
 // every method; refusals are counted on /metrics; the health service stays
 // open; a 2-worker training run over mTLS with the token finishes; a Python
 // grpcio client built from proto/ps.proto sees the same refusals; bad
-// certificate, key and token files stop ps_server and ps_worker at start.
+// certificate, key and token files stop ps_server, ps_worker and ps_bench at
+// start; ps_bench's own servers and clients use the same flags.
 #include "common/security.h"
 
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include <future>
 #include <map>
 
+#include "absl/strings/str_join.h"
 #include "cluster/local_cluster.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
@@ -221,6 +223,40 @@ TEST_CASE("2 workers train over mTLS with a token; refusals are counted") {
         5);
 }
 
+// ps_bench's soak over mTLS with the token: its own servers get the server
+// flags, its clients the client flags. Judged on its RESULT line's error
+// count (a 4 s run is too short for the RSS verdict, which sanitizers skew).
+TEST_CASE("ps_bench reaches servers over mTLS with a token") {
+  auto bench = [](const std::string& token) {
+    return std::vector<std::string>{
+        RunfilePath("tools/ps_bench"),
+        "--suite=soak",
+        "--seconds=4",
+        "--clients=2",
+        "--server_binary=" + RunfilePath("server/ps_server"),
+        "--server_flags=" + absl::StrJoin(SecureServerFlags(), ","),
+        "--tls_ca=" + P("ca.crt"),
+        "--tls_cert=" + P("client.crt"),
+        "--tls_key=" + P("client.key"),
+        "--auth_token_file=" + P(token)};
+  };
+  ProcessResult good = RunProcess(bench("token"), 120);
+  INFO(good.output);
+  CHECK(good.output.find(" errors=0 ") != std::string::npos);
+  CHECK(good.output.find("RESULT soak_seconds=") != std::string::npos);
+  ProcessResult wrong = RunProcess(bench("wrong-token"), 120);
+  INFO(wrong.output);
+  CHECK(wrong.exit_code == 1);
+  CHECK(wrong.output.find("UNAUTHENTICATED") != std::string::npos);
+  // Client TLS against plaintext servers is a flag error, not a hang.
+  std::vector<std::string> plain = bench("token");
+  plain.erase(plain.begin() + 5);  // --server_flags
+  ProcessResult mismatch = RunProcess(plain, 30);
+  INFO(mismatch.output);
+  CHECK(mismatch.exit_code == 2);
+  CHECK(Lines(mismatch.output).size() == 1);
+}
+
 TEST_CASE("bad certificate, key and token files stop a program at start") {
   const std::string loose = P("loose-token");
   REQUIRE(RunProcess({"/bin/cp", P("token"), loose}).exit_code == 0);
@@ -261,6 +297,16 @@ TEST_CASE("bad certificate, key and token files stop a program at start") {
   INFO(w.output);
   CHECK(w.exit_code == 2);
   CHECK(w.output.find("--tls_key is not the private key") != std::string::npos);
+  ProcessResult b =
+      RunProcess({RunfilePath("tools/ps_bench"), "--suite=soak",
+                  "--server_binary=" + RunfilePath("server/ps_server"),
+                  "--tls_ca=" + P("ca.crt"), "--tls_cert=" + P("client.crt"),
+                  "--tls_key=" + P("server.key")},
+                 30);
+  INFO(b.output);
+  CHECK(b.exit_code == 2);
+  CHECK(Lines(b.output).size() == 1);
+  CHECK(b.output.find("--tls_key is not the private key") != std::string::npos);
 }
 
 }  // namespace

@@ -31,12 +31,12 @@ InitRequest BenchModel(int workers) {
 
 // Push+pull GB/s (bytes pushed plus bytes pulled over wall time) with
 // `clients` concurrent clients each moving the whole gradient set.
-double MeasurePushPull(const std::string& binary, int clients, int rounds) {
+double MeasurePushPull(const BenchServers& servers, int clients, int rounds) {
   auto cluster = LocalCluster::Start(
       2,
-      {absl::StrCat("--num_workers=", clients), "--mode=async",
-       "--optimizer=sgd", "--lr=1e-9", "--log_level=warn"},
-      binary);
+      servers.With({absl::StrCat("--num_workers=", clients), "--mode=async",
+                    "--optimizer=sgd", "--lr=1e-9", "--log_level=warn"}),
+      servers.binary);
   if (!cluster.ok()) {
     std::fprintf(stderr, "%s\n", cluster.status().ToString().c_str());
     return 0;
@@ -46,6 +46,7 @@ double MeasurePushPull(const std::string& binary, int clients, int rounds) {
     ClientOptions o;
     o.servers = cluster->addresses();
     o.rank = c;
+    o.security = servers.security;
     o.channels_per_server = absl::GetFlag(FLAGS_channels);
     auto client = PsClient::Connect(o);
     if (!client.ok() || !(*client)->Init(BenchModel(clients)).ok()) return 0;
@@ -75,15 +76,15 @@ double MeasurePushPull(const std::string& binary, int clients, int rounds) {
 
 }  // namespace
 
-int RunPsSuite(const std::string& binary, int rounds) {
+int RunPsSuite(const BenchServers& servers, int rounds) {
   std::vector<BenchRow> rows;
   const double tcp = MeasureLoopbackTcp(size_t{4} << 30);
   rows.push_back(
       {"loopback TCP, 1 stream", tcp, "GB/s", "4 GiB, process to process"});
-  const double one = MeasurePushPull(binary, 1, rounds);
+  const double one = MeasurePushPull(servers, 1, rounds);
   rows.push_back({"push+pull 124M fp32, 1 client", one, "GB/s",
                   "2 servers, 498 MB each way per round"});
-  const double two = MeasurePushPull(binary, 2, rounds);
+  const double two = MeasurePushPull(servers, 2, rounds);
   rows.push_back({"push+pull 124M fp32, 2 clients", two, "GB/s",
                   "aggregate of both clients"});
   const size_t n = 124475904;

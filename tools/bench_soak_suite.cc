@@ -141,12 +141,12 @@ int ReportSoak(std::vector<ClientResult>& results,
 
 }  // namespace
 
-int RunSoakSuite(const std::string& binary, int seconds, int clients) {
+int RunSoakSuite(const BenchServers& servers, int seconds, int clients) {
   auto cluster = LocalCluster::Start(
       2,
-      {absl::StrCat("--num_workers=", clients), "--mode=async",
-       "--optimizer=sgd", "--lr=1e-6", "--log_level=warn"},
-      binary);
+      servers.With({absl::StrCat("--num_workers=", clients), "--mode=async",
+                    "--optimizer=sgd", "--lr=1e-6", "--log_level=warn"}),
+      servers.binary);
   if (!cluster.ok()) {
     std::fprintf(stderr, "soak: %s\n", cluster.status().ToString().c_str());
     return 1;
@@ -156,6 +156,7 @@ int RunSoakSuite(const std::string& binary, int seconds, int clients) {
     ClientOptions o;
     o.servers = cluster->addresses();
     o.rank = c;
+    o.security = servers.security;
     auto client = PsClient::Connect(o);
     absl::Status s =
         client.ok() ? (*client)->Init(SoakModel(clients)) : client.status();

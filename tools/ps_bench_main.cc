@@ -11,16 +11,22 @@
 //                   and its flop rate vs the machine's sgemm.
 //   --suite=update  AdamW of GPT-2 124M through the server's ShardStore on
 //                   every core vs memcpy on every core.
+// The ps and soak suites start their servers with --server_flags (e.g. TLS
+// and a token) and reach them with the client flags --tls_ca, --tls_cert,
+// --tls_key and --auth_token_file (common/security_flags.h).
 // Single-threaded driver; the PS clients use gRPC's threads.
 #include <unistd.h>
 
 #include <climits>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/match.h"
 #include "common/cli.h"
 #include "common/logging.h"
+#include "common/security_flags.h"
 #include "tools/ps_bench_suites.h"
 
 ABSL_FLAG(std::string, suite, "ps",
@@ -30,6 +36,10 @@ ABSL_FLAG(std::string, server_binary, "",
 ABSL_FLAG(int, rounds, 5, "timed push+pull rounds per client count");
 ABSL_FLAG(int, seconds, 60, "--suite=soak: how long to run");
 ABSL_FLAG(int, clients, 32, "--suite=soak: concurrent clients");
+ABSL_FLAG(std::vector<std::string>, server_flags, {},
+          "--suite=ps/soak: comma-separated flags added to every ps_server "
+          "started, e.g. --tls_cert=s.crt,--tls_key=s.key,--tls_client_ca="
+          "ca.crt,--auth_token_file=token (clients: --tls_ca and friends)");
 
 namespace {
 
@@ -41,37 +51,60 @@ std::string DefaultServerBinary() {
   return self.substr(0, self.rfind("/tools/")) + "/server/ps_server";
 }
 
+int Fail(const std::string& why) {
+  std::fprintf(stderr, "ps_bench: %s\n", why.c_str());
+  return 2;
+}
+
+// --server_binary, --server_flags and the client security flags, checked:
+// a one-line reason on error (the caller exits 2).
+absl::StatusOr<pserve::BenchServers> BenchServersFromFlags() {
+  pserve::BenchServers s;
+  s.binary = absl::GetFlag(FLAGS_server_binary);
+  if (s.binary.empty()) s.binary = DefaultServerBinary();
+  if (access(s.binary.c_str(), X_OK) != 0)
+    return absl::InvalidArgumentError(
+        "no ps_server at " + s.binary +
+        "; build //server:ps_server or pass --server_binary");
+  s.flags = absl::GetFlag(FLAGS_server_flags);
+  bool server_tls = false;
+  for (const std::string& f : s.flags) {
+    if (!absl::StartsWith(f, "--"))
+      return absl::InvalidArgumentError("--server_flags: '" + f +
+                                        "' is not a --flag");
+    server_tls = server_tls || absl::StartsWith(f, "--tls_cert=");
+  }
+  absl::StatusOr<pserve::ClientSecurity> security =
+      pserve::ClientSecurityFromFlags();
+  if (!security.ok()) return security.status();
+  s.security = *std::move(security);
+  if (s.security.tls() != server_tls)
+    return absl::InvalidArgumentError(
+        "--tls_ca and --server_flags=--tls_cert=... go together: the "
+        "clients speak TLS only to servers that serve it");
+  return s;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   pserve::ReexecWithHugePageMalloc(argv);
   pserve::InitCommandLine(argc, argv,
                           "pserve benchmarks; prints a table and a RESULT line",
-                          {"tools/"});
+                          {"tools/", "common/security_flags"});
   (void)pserve::SetupLogging("bench", 0, "warn");
   pserve::KeepLargeAllocationsWarm();
   const std::string suite = absl::GetFlag(FLAGS_suite);
   if (suite == "ps" || suite == "soak") {
-    std::string binary = absl::GetFlag(FLAGS_server_binary);
-    if (binary.empty()) binary = DefaultServerBinary();
-    if (access(binary.c_str(), X_OK) != 0) {
-      std::fprintf(stderr,
-                   "ps_bench: no ps_server at %s; build //server:ps_server or "
-                   "pass --server_binary\n",
-                   binary.c_str());
-      return 2;
-    }
+    absl::StatusOr<pserve::BenchServers> servers = BenchServersFromFlags();
+    if (!servers.ok()) return Fail(std::string(servers.status().message()));
     if (suite == "ps")
-      return pserve::RunPsSuite(binary, absl::GetFlag(FLAGS_rounds));
+      return pserve::RunPsSuite(*servers, absl::GetFlag(FLAGS_rounds));
     const int seconds = absl::GetFlag(FLAGS_seconds);
     const int clients = absl::GetFlag(FLAGS_clients);
-    if (seconds < 4 || clients < 1 || clients > 1024) {
-      std::fprintf(stderr,
-                   "ps_bench: --suite=soak needs --seconds >= 4 and "
-                   "--clients in 1..1024\n");
-      return 2;
-    }
-    return pserve::RunSoakSuite(binary, seconds, clients);
+    if (seconds < 4 || clients < 1 || clients > 1024)
+      return Fail("--suite=soak needs --seconds >= 4 and --clients in 1..1024");
+    return pserve::RunSoakSuite(*servers, seconds, clients);
   }
   if (suite == "worker") return pserve::RunWorkerSuite();
   if (suite == "update") return pserve::RunUpdateSuite();
