@@ -4,9 +4,36 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#if !defined(__FLT16_MAX__)
+#include <immintrin.h>
+#endif
 
 namespace pserve {
 namespace {
+
+// IEEE half precision, rounded to nearest even: the compiler's _Float16
+// where it has one (gcc 12 on x86-64; clang 14 only with AVX512-FP16), else
+// the F16C instructions (every x86-64-v3 CPU). Both give the same bits.
+#if defined(__FLT16_MAX__)
+uint16_t FloatToFp16(float x) {
+  const _Float16 h = static_cast<_Float16>(x);
+  uint16_t bits;
+  std::memcpy(&bits, &h, 2);
+  return bits;
+}
+float Fp16ToFloat(uint16_t bits) {
+  _Float16 h;
+  std::memcpy(&h, &bits, 2);
+  return static_cast<float>(h);
+}
+#elif defined(__F16C__)
+uint16_t FloatToFp16(float x) {
+  return _cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT);
+}
+float Fp16ToFloat(uint16_t bits) { return _cvtsh_ss(bits); }
+#else
+#error "fp16 wire format needs _Float16 or F16C (build with -march=x86-64-v3)"
+#endif
 
 uint16_t FloatToBf16(float f) {
   uint32_t u;
@@ -49,7 +76,7 @@ void EncodeFloats(const float* in, size_t n, DType dtype, char* out) {
   } else {
     for (size_t i = 0; i < n; ++i) {
       float x = std::fmax(-65504.0f, std::fmin(65504.0f, in[i]));
-      _Float16 h = static_cast<_Float16>(x);
+      uint16_t h = FloatToFp16(x);
       std::memcpy(out + 2 * i, &h, 2);
     }
   }
@@ -66,9 +93,9 @@ void DecodeFloats(const char* in, size_t n, DType dtype, float* out) {
     }
   } else {
     for (size_t i = 0; i < n; ++i) {
-      _Float16 h;
+      uint16_t h;
       std::memcpy(&h, in + 2 * i, 2);
-      out[i] = static_cast<float>(h);
+      out[i] = Fp16ToFloat(h);
     }
   }
 }

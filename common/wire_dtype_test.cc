@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -25,6 +26,25 @@ TEST_CASE("fp32 round trip is exact; bf16 and fp16 are close") {
       REQUIRE(y[i] == Approx(x[i]).epsilon(tol).margin(1e-6));
   }
   REQUIRE(WireBytesPerElement(42) == 0);
+}
+
+TEST_CASE("fp16 encodes IEEE half bits, rounding to nearest even") {
+  // 1, the largest half, a value clamped to it, a tie that rounds to even
+  // (1 + 2^-11 -> 1), one just above it (-> 1 + 2^-10), the smallest
+  // subnormal, a value that rounds to zero, and -2.
+  const std::vector<float> x = {1.0f,    65504.0f,      1e6f,  1.00048828125f,
+                                1.0007f, 5.9604645e-8f, 1e-8f, -2.0f};
+  const std::vector<uint16_t> want = {0x3c00, 0x7bff, 0x7bff, 0x3c00,
+                                      0x3c01, 0x0001, 0x0000, 0xc000};
+  std::vector<uint16_t> bits(x.size());
+  EncodeFloats(x.data(), x.size(), FP16, reinterpret_cast<char*>(bits.data()));
+  CHECK(bits == want);
+  std::vector<float> back(x.size());
+  DecodeFloats(reinterpret_cast<const char*>(want.data()), want.size(), FP16,
+               back.data());
+  CHECK(back[1] == 65504.0f);
+  CHECK(back[4] == 1.0009765625f);
+  CHECK(back[5] == std::ldexp(1.0f, -24));
 }
 
 TEST_CASE("AllFinite spots NaN and Inf") {
