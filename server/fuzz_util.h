@@ -13,8 +13,9 @@
 
 namespace pserve {
 
-// One server of one, two workers, `mode`; tensors "w" (3, 4) and "b" (5) cut
-// into 4-float chunks (5 chunks in all). Deterministic.
+// One server of one, two workers, `mode`, one update thread (no helpers);
+// tensors "w" (3, 4) and "b" (5) cut into 4-float chunks (5 chunks in all).
+// Deterministic.
 ServerConfig FuzzServerConfig(ConsistencyMode mode);
 InitRequest FuzzModelDeclaration(ConsistencyMode mode);
 
