@@ -337,15 +337,13 @@ TEST_CASE("SIGTERM stops a server promptly even with a pull waiting") {
   std::vector<float> p(client->layout().total_params());
   // Worker 1 never pushes, so this pull would wait for its whole deadline.
   auto waiting = client->PullAsync(p.data(), 1, 1);
-  REQUIRE(waiting.wait_for(std::chrono::milliseconds(300)) ==
-          std::future_status::timeout);
+  REQUIRE(!client->WaitFor(waiting, absl::Milliseconds(300)));
   const auto start = std::chrono::steady_clock::now();
   std::vector<int> codes = cluster->Stop();
   REQUIRE(codes == std::vector<int>{0});
   REQUIRE(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
-  REQUIRE(waiting.wait_for(std::chrono::seconds(30)) ==
-          std::future_status::ready);
-  REQUIRE(!waiting.get().ok());
+  REQUIRE(client->WaitFor(waiting, absl::Seconds(30)));
+  REQUIRE(!client->Wait(waiting).ok());
 }
 
 }  // namespace

@@ -169,11 +169,10 @@ TEST_CASE("ssp holds a worker more than s clocks ahead, never one within s") {
   REQUIRE(fast->Pull(a.data(), 0, 1).ok());  // 1 ahead, s = 1: not held
   REQUIRE(std::chrono::steady_clock::now() - start < std::chrono::seconds(2));
   auto held = fast->PullAsync(a.data(), 0, 2);  // 2 ahead: held
-  REQUIRE(held.wait_for(std::chrono::milliseconds(700)) ==
-          std::future_status::timeout);
+  REQUIRE(!fast->WaitFor(held, absl::Milliseconds(700)));
   REQUIRE(slow->Pull(b.data(), 0, 1).ok());  // slowest reaches clock 1
-  REQUIRE(held.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
-  REQUIRE(held.get().ok());
+  REQUIRE(fast->WaitFor(held, absl::Seconds(5)));
+  REQUIRE(fast->Wait(held).ok());
 }
 
 TEST_CASE("a second Init with another model is refused; the same is accepted") {

@@ -57,8 +57,8 @@ void GradientPusher::PushAll(const float* grads, const PushTag& tag) {
 
 absl::Status GradientPusher::Wait() {
   absl::Status first;
-  for (auto& f : pending_) {
-    absl::Status s = f.get();
+  for (const PsClient::Ticket& t : pending_) {
+    absl::Status s = client_->Wait(t);
     if (first.ok() && !s.ok()) first = s;
   }
   pending_.clear();

@@ -6,12 +6,11 @@
 // is l is pushed while backward goes on with layer l-1. lnfw/lnfb go at
 // the first callback and wte/wpe at the last (-1), after the encoder's
 // backward. Thread-safety: not thread-safe; use from the training thread.
-// The pushes themselves run on PsClient's threads.
+// The pushes are PsClient tickets, finished by gRPC's callbacks.
 #ifndef PSERVE_WORKER_GRAD_PUSHER_H_
 #define PSERVE_WORKER_GRAD_PUSHER_H_
 
 #include <cstdint>
-#include <future>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -51,7 +50,7 @@ class GradientPusher {
   bool host_gradients_;
   std::vector<std::vector<int>> ready_at_;  // [layer + 1] -> chunk indices
   std::vector<float> staging_;  // host copy of the gradient (non-host models)
-  std::vector<std::future<absl::Status>> pending_;
+  std::vector<PsClient::Ticket> pending_;
 };
 
 }  // namespace pserve

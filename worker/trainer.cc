@@ -1,10 +1,9 @@
-// The ps_worker training loop. Single-threaded apart from PsClient's
-// threads (see trainer.h).
+// The ps_worker training loop. Single-threaded apart from gRPC's callback
+// threads, which finish PsClient's tickets (see trainer.h).
 #include "worker/trainer.h"
 
 #include <chrono>
 #include <cmath>
-#include <future>
 #include <limits>
 #include <numeric>
 #include <utility>
@@ -111,18 +110,18 @@ float* Trainer::HostParams() {
 
 absl::Status Trainer::PullParameters(int64_t step) {
   const int64_t min_version = options_.mode == MODE_SYNC ? step : 0;
-  std::future<absl::StatusOr<int64_t>> pull =
+  const PsClient::Ticket pull =
       client_->PullAsync(HostParams(), min_version, step);
   const Clock::time_point start = Clock::now();
-  while (pull.wait_for(std::chrono::seconds(60)) != std::future_status::ready)
+  while (!client_->WaitFor(pull, absl::Seconds(60)))
     spdlog::warn(
         "step {}: waiting {:.0f}s for the servers: {}", step,
         SecondsSince(start),
         options_.mode == MODE_SYNC
             ? absl::StrCat("some worker has not pushed step ", step - 1)
             : std::string("the slowest worker is too far behind"));
-  absl::StatusOr<int64_t> version = pull.get();
-  if (!version.ok()) return version.status();
+  absl::Status s = client_->Wait(pull);
+  if (!s.ok()) return s;
   if (!host_model_) model_->SetParameters(host_params_.data());
   return absl::OkStatus();
 }

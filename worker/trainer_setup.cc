@@ -25,7 +25,7 @@ absl::StatusOr<std::unique_ptr<PsClient>> ConnectWorker(
   co.servers = options.servers;
   co.rank = options.rank;
   co.connect_timeout = absl::Seconds(options.connect_timeout_s);
-  co.server_timeout = absl::Seconds(options.server_timeout_s);
+  co.retry.deadline = absl::Seconds(options.server_timeout_s);
   co.dtype = options.wire_dtype;
   co.security = options.security;
   return PsClient::Connect(co);

@@ -1,16 +1,13 @@
-// PsClient: batching chunks into RPCs, issuing them concurrently through
-// gRPC's callback API, and retrying UNAVAILABLE. The calling thread blocks
-// on a counter; gRPC's threads run the completion callbacks, which decode
-// pulled chunks straight into the caller's buffer (disjoint ranges).
+// PsClient: connecting, batching chunks into RPCs, and the control-plane
+// RPCs (Init, Rollback, GetStats, Checkpoint), each through the one retry
+// policy; the data plane is in ps_client_calls.cc.
 #include "worker/client/ps_client.h"
 
 #include <algorithm>
-#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/blocking_counter.h"
 #include "common/wire_dtype.h"
 #include "grpcpp/grpcpp.h"
 #include "spdlog/spdlog.h"
@@ -37,7 +34,7 @@ absl::StatusOr<std::vector<std::string>> ParseServerList(
 }
 
 PsClient::PsClient(const ClientOptions& options) : options_(options) {}
-PsClient::~PsClient() = default;
+PsClient::~PsClient() { WaitForInflight(); }
 
 absl::StatusOr<std::unique_ptr<PsClient>> PsClient::Connect(
     const ClientOptions& options) {
@@ -80,6 +77,16 @@ grpc::GenericStub* PsClient::RawStub(int server, int batch_index) {
   return list[batch_index % list.size()].get();
 }
 
+template <typename Rpc>
+absl::Status PsClient::UnaryWithRetry(int server, const char* what, Rpc rpc) {
+  Retrier retrier(&options_.retry, options_.servers[server], server, what);
+  return RunWithRetry(retrier, [&] {
+    grpc::ClientContext ctx;
+    SetDeadline(ctx, options_.rpc_timeout);
+    return FromGrpc(rpc(&ctx), options_.servers[server], server);
+  });
+}
+
 absl::Status PsClient::Init(const InitRequest& declaration) {
   InitRequest req = declaration;
   *req.mutable_caller() = MakeCaller();
@@ -92,14 +99,10 @@ absl::Status PsClient::Init(const InitRequest& declaration) {
   int64_t resume = sync ? INT64_MAX : 0;
   std::vector<InitResponse> replies(num_servers());
   for (int s = 0; s < num_servers(); ++s) {
-    UnavailableWait wait(options_.servers[s], s, options_.server_timeout);
-    absl::Status last;
-    do {
-      grpc::ClientContext ctx;
-      SetDeadline(ctx, options_.rpc_timeout);
-      last = FromGrpc(Stub(s, 0)->Init(&ctx, req, &replies[s]),
-                      options_.servers[s], s);
-    } while (absl::IsUnavailable(last) && wait.Retry("declare the model"));
+    absl::Status last =
+        UnaryWithRetry(s, "declare the model", [&](grpc::ClientContext* ctx) {
+          return Stub(s, 0)->Init(ctx, req, &replies[s]);
+        });
     if (!last.ok()) return last;
     resume = sync ? std::min(resume, replies[s].resume_step())
                   : std::max(resume, replies[s].resume_step());
@@ -115,16 +118,39 @@ absl::Status PsClient::Rollback(int server, int64_t step) {
   *req.mutable_caller() = MakeCaller();
   req.set_step(step);
   RollbackResponse resp;
-  UnavailableWait wait(options_.servers[server], server,
-                       options_.server_timeout);
-  absl::Status s;
-  do {
-    grpc::ClientContext ctx;
-    SetDeadline(ctx, options_.rpc_timeout);
-    s = FromGrpc(Stub(server, 0)->Rollback(&ctx, req, &resp),
-                 options_.servers[server], server);
-  } while (absl::IsUnavailable(s) && wait.Retry("roll back"));
-  return s;
+  return UnaryWithRetry(server, "roll back", [&](grpc::ClientContext* ctx) {
+    return Stub(server, 0)->Rollback(ctx, req, &resp);
+  });
+}
+
+absl::StatusOr<std::vector<StatsResponse>> PsClient::GetStats() {
+  std::vector<StatsResponse> out(num_servers());
+  StatsRequest req;
+  *req.mutable_caller() = MakeCaller();
+  for (int s = 0; s < num_servers(); ++s) {
+    absl::Status st =
+        UnaryWithRetry(s, "report stats", [&](grpc::ClientContext* ctx) {
+          return Stub(s, 0)->GetStats(ctx, req, &out[s]);
+        });
+    if (!st.ok()) return st;
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<CheckpointResponse>> PsClient::Checkpoint(
+    const std::string& name) {
+  std::vector<CheckpointResponse> out(num_servers());
+  CheckpointRequest req;
+  *req.mutable_caller() = MakeCaller();
+  req.set_name(name);
+  for (int s = 0; s < num_servers(); ++s) {
+    absl::Status st =
+        UnaryWithRetry(s, "checkpoint", [&](grpc::ClientContext* ctx) {
+          return Stub(s, 0)->Checkpoint(ctx, req, &out[s]);
+        });
+    if (!st.ok()) return st;
+  }
+  return out;
 }
 
 absl::Status PsClient::CheckIncarnation(int server,
@@ -166,50 +192,14 @@ std::vector<PsClient::Batch> PsClient::BatchChunks(
   return batches;
 }
 
-absl::StatusOr<int64_t> PsClient::Pull(float* params, int64_t min_version,
-                                       int64_t clock,
-                                       const std::vector<int>& tensors) {
+absl::Status PsClient::CheckChunks(const std::vector<int>& chunks,
+                                   const char* what) const {
   if (layout_ == nullptr)
-    return absl::FailedPreconditionError("Pull before Init");
-  return RunPullBatches(MakeBatches(tensors), params, min_version, clock);
-}
-
-absl::Status PsClient::Push(const float* grads, const PushTag& tag,
-                            const std::vector<int>& tensors) {
-  if (layout_ == nullptr)
-    return absl::FailedPreconditionError("Push before Init");
-  return RunPushBatches(MakeBatches(tensors), grads, tag);
-}
-
-absl::Status PsClient::PushChunks(const float* grads, const PushTag& tag,
-                                  const std::vector<int>& chunks) {
-  if (layout_ == nullptr)
-    return absl::FailedPreconditionError("Push before Init");
+    return absl::FailedPreconditionError(absl::StrCat(what, " before Init"));
   for (int ci : chunks)
     if (ci < 0 || ci >= static_cast<int>(layout_->chunks().size()))
       return absl::InvalidArgumentError(absl::StrCat("no chunk ", ci));
-  return RunPushBatches(BatchChunks(chunks), grads, tag);
-}
-
-std::future<absl::Status> PsClient::PushChunksAsync(const float* grads,
-                                                    const PushTag& tag,
-                                                    std::vector<int> chunks) {
-  return std::async(std::launch::async,
-                    [=] { return PushChunks(grads, tag, chunks); });
-}
-
-std::future<absl::StatusOr<int64_t>> PsClient::PullAsync(
-    float* params, int64_t min_version, int64_t clock,
-    std::vector<int> tensors) {
-  return std::async(std::launch::async,
-                    [=] { return Pull(params, min_version, clock, tensors); });
-}
-
-std::future<absl::Status> PsClient::PushAsync(const float* grads,
-                                              const PushTag& tag,
-                                              std::vector<int> tensors) {
-  return std::async(std::launch::async,
-                    [=] { return Push(grads, tag, tensors); });
+  return absl::OkStatus();
 }
 
 }  // namespace pserve

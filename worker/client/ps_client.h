@@ -1,18 +1,19 @@
 // The parameter-server client used by workers, benchmarks and tests. It
 // splits tensors into the declared chunks, talks to every server in
-// parallel (several HTTP/2 channels each), applies deadlines, retries
-// UNAVAILABLE with exponential backoff for up to server_timeout (pushes are
-// idempotent server-side), and reports a server that restarted since Init
-// (another incarnation in its reply) as ABORTED.
-// Thread-safe: any number of Pull/Push calls may run concurrently, e.g. a
-// push of layer l overlapping the backward pass of layer l-1; Init and
-// Rollback must not overlap them (they change what replies are checked
-// against).
+// parallel (several HTTP/2 channels each), applies deadlines, retries every
+// RPC by one RetryPolicy (retry.h; pushes are idempotent server-side), and
+// reports a server that restarted since Init (another incarnation in its
+// reply) as ABORTED. The data plane is asynchronous the ps-lite way: PullAsync
+// and PushAsync issue gRPC callback calls and return a Ticket that those
+// calls' completions finish (no thread per call); Wait(ticket) blocks.
+// Thread-safe: any number of Pull/Push calls and tickets may be in flight at
+// once, e.g. a push of layer l overlapping the backward pass of layer l-1;
+// Init and Rollback must not overlap them (they change what replies are
+// checked against). The destructor waits for calls in flight.
 #ifndef PSERVE_WORKER_CLIENT_PS_CLIENT_H_
 #define PSERVE_WORKER_CLIENT_PS_CLIENT_H_
 
 #include <cstdint>
-#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,9 +25,12 @@
 #include "common/security.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "proto/ps.grpc.pb.h"
+#include "worker/client/retry.h"
 #include "worker/client/wire_codec.h"
 
 namespace pserve {
+
+struct AsyncOp;  // one asynchronous Pull or Push (ps_client_calls.cc)
 
 struct ClientOptions {
   std::vector<std::string> servers;  // "host:port"; index = server id
@@ -35,9 +39,10 @@ struct ClientOptions {
   absl::Duration rpc_timeout = absl::Seconds(120);  // Init, Push, stats
   absl::Duration pull_timeout = absl::Minutes(30);  // may wait for peers
   absl::Duration connect_timeout = absl::Seconds(60);
-  // How long an unavailable server is retried (backoff 0.1 s doubling to
-  // 5 s), logging once a minute what is waited for.
-  absl::Duration server_timeout = absl::Seconds(300);
+  // How every RPC is retried: by default UNAVAILABLE, backoff 0.1 s
+  // doubling to 5 s, for up to 300 s (--server_timeout) from the first
+  // failure, logging once a minute what is waited for.
+  RetryPolicy retry;
   int max_message_mb = 64;
   int64_t request_bytes = 4 << 20;  // chunks are batched up to this per RPC
   int channels_per_server = 2;
@@ -107,17 +112,40 @@ class PsClient {
   absl::Status PushChunks(const float* grads, const PushTag& tag,
                           const std::vector<int>& chunks);
 
-  // Non-blocking variants: the buffers must stay valid until the future is
-  // ready.
-  std::future<absl::StatusOr<int64_t>> PullAsync(float* params,
-                                                 int64_t min_version,
-                                                 int64_t clock,
-                                                 std::vector<int> tensors = {});
-  std::future<absl::Status> PushAsync(const float* grads, const PushTag& tag,
-                                      std::vector<int> tensors = {});
-  std::future<absl::Status> PushChunksAsync(const float* grads,
-                                            const PushTag& tag,
-                                            std::vector<int> chunks);
+  // A handle on one asynchronous Pull or Push, finished by the completion
+  // callbacks of its gRPC calls. Copyable; a default Ticket is already done
+  // (OK). Dropping a ticket does not cancel its calls.
+  class Ticket {
+   public:
+    Ticket() = default;
+
+   private:
+    friend class PsClient;
+    explicit Ticket(std::shared_ptr<AsyncOp> op) : op_(std::move(op)) {}
+    std::shared_ptr<AsyncOp> op_;
+  };
+
+  // Non-blocking variants of Pull, Push and PushChunks, and PullChunks
+  // (only the given chunks, indices into layout().chunks()). They return at
+  // once; `params` / `grads` must stay valid and untouched by the caller
+  // until Wait(ticket) returned. Errors (including those of bad arguments
+  // or a call before Init) are reported by Wait.
+  Ticket PullAsync(float* params, int64_t min_version, int64_t clock,
+                   const std::vector<int>& tensors = {});
+  Ticket PullChunksAsync(float* params, int64_t min_version, int64_t clock,
+                         const std::vector<int>& chunks);
+  Ticket PushAsync(const float* grads, const PushTag& tag,
+                   const std::vector<int>& tensors = {});
+  Ticket PushChunksAsync(const float* grads, const PushTag& tag,
+                         const std::vector<int>& chunks);
+
+  // Blocks until every call of `ticket` finished (retries included) and
+  // returns the first error, with the server's code and message; for a pull
+  // also stores the smallest version received in *version (may be null).
+  // Waiting again on a finished ticket returns the same at once.
+  absl::Status Wait(const Ticket& ticket, int64_t* version = nullptr);
+  // Waits at most `timeout` (zero: polls); true when the ticket is done.
+  bool WaitFor(const Ticket& ticket, absl::Duration timeout);
 
   // Per-server statistics, in server order. Blocks.
   absl::StatusOr<std::vector<StatsResponse>> GetStats();
@@ -146,12 +174,29 @@ class PsClient {
   std::vector<Batch> BatchChunks(const std::vector<int>& chunks) const;
   ParameterServer::Stub* Stub(int server, int batch_index);
   grpc::GenericStub* RawStub(int server, int batch_index);
-  absl::Status RunPushBatches(const std::vector<Batch>& batches,
-                              const float* grads, const PushTag& tag);
+  Ticket StartPull(const std::vector<Batch>& batches, float* params,
+                   int64_t min_version, int64_t clock);
+  Ticket StartPush(const std::vector<Batch>& batches, const float* grads,
+                   const PushTag& tag);
+  void Start(const std::shared_ptr<AsyncOp>& op);
+  // Issues (again, for a retry) call `i` of `op`; its callback finishes it.
+  void Issue(AsyncOp* op, int i);
+  // Completion of one attempt of call i (on a gRPC thread): decodes,
+  // retries by the policy, or finishes the call.
+  void OnReply(AsyncOp* op, int i, const grpc::Status& status);
+  absl::Status CheckReply(AsyncOp& op, int i, const grpc::Status& status,
+                          int64_t* version);
+  void Finish(AsyncOp& op, const absl::Status& s, int64_t version);
+  void WaitForInflight();
+  // INVALID_ARGUMENT for an index outside layout().chunks(),
+  // FAILED_PRECONDITION before Init; `what` names the call.
+  absl::Status CheckChunks(const std::vector<int>& chunks,
+                           const char* what) const;
   void NoteGlobalLoss(const GlobalLossReport& seen);
-  absl::StatusOr<int64_t> RunPullBatches(const std::vector<Batch>& batches,
-                                         float* params, int64_t min_version,
-                                         int64_t clock);
+  // Runs `rpc` (grpc::Status(ClientContext*)) on server `server` under the
+  // retry policy, each attempt with a fresh context and deadline. Blocks.
+  template <typename Rpc>
+  absl::Status UnaryWithRetry(int server, const char* what, Rpc rpc);
   // OK, or ABORTED if `incarnation` is not the one server s had at Init.
   absl::Status CheckIncarnation(int server, uint64_t incarnation) const;
 
@@ -166,6 +211,13 @@ class PsClient {
   mutable absl::Mutex loss_mu_;
   GlobalLossReport global_loss_ ABSL_GUARDED_BY(loss_mu_);
   std::vector<InitResponse> replies_;  // set by Init
+  // Asynchronous operations not yet finished; the destructor waits for 0.
+  absl::Mutex inflight_mu_;
+  int inflight_ ABSL_GUARDED_BY(inflight_mu_) = 0;
+  // Finished ops, dropped by the next Start or the destructor (on a
+  // caller's thread, never inside a gRPC callback).
+  std::vector<std::shared_ptr<AsyncOp>> finished_ ABSL_GUARDED_BY(inflight_mu_);
+  friend struct AsyncOp;
 };
 
 }  // namespace pserve

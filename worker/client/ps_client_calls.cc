@@ -1,33 +1,58 @@
-// The data plane of PsClient: concurrent Pull and Push RPCs per batch,
-// hand-encoded (wire_codec.h) through generic stubs so tensor bytes are
-// copied once per side, with UNAVAILABLE retries; plus the stats and
-// checkpoint fan-outs.
+// The data plane of PsClient: one AsyncOp per PullAsync/PushAsync, one
+// gRPC callback call per batch, hand-encoded (wire_codec.h) through generic
+// stubs so tensor bytes are copied once per side. Completion callbacks (on
+// gRPC's threads) decode pulled chunks straight into the caller's buffer
+// (disjoint ranges), schedule retries on a grpc::Alarm, and finish the op;
+// no thread is started per call. An op's state is under its mutex.
+#include <algorithm>
 #include <cstring>
-#include <map>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/blocking_counter.h"
+#include "grpcpp/alarm.h"
 #include "worker/client/ps_client.h"
 #include "worker/client/rpc_util.h"
 #include "worker/client/wire_codec.h"
 
 namespace pserve {
+
+// One batch's RPC, reissued on retry. Written by the thread running its
+// current attempt only (issue, then its callback, then maybe its alarm).
+struct AsyncCall {
+  int server = 0;
+  int index = 0;  // the batch's index among its server's (picks a channel)
+  std::vector<ChunkRef> chunks;
+  std::unique_ptr<grpc::ClientContext> ctx;
+  grpc::ByteBuffer request;
+  grpc::ByteBuffer response;
+  std::unique_ptr<Retrier> retrier;  // from the first failure
+  std::unique_ptr<grpc::Alarm> alarm;
+};
+
+struct AsyncOp {
+  bool pull = false;
+  const char* method = "";
+  absl::Duration timeout;
+  float* params = nullptr;  // pulls: (total_params) destination
+  DType dtype = FP32;
+  std::vector<AsyncCall> calls;  // sized before the first is issued
+  absl::Mutex mu;
+  int outstanding ABSL_GUARDED_BY(mu) = 0;
+  absl::Status error ABSL_GUARDED_BY(mu);  // the first
+  int64_t min_version ABSL_GUARDED_BY(mu) = INT64_MAX;
+  // Keeps the op alive while its calls are in flight; at the end handed to
+  // the client, which drops it on a caller's thread: a ClientContext must
+  // not be destroyed inside its own completion callback.
+  std::shared_ptr<AsyncOp> self;
+  bool Done() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return outstanding == 0;
+  }
+};
+
 namespace {
 
 constexpr char kPullMethod[] = "/pserve.ParameterServer/Pull";
 constexpr char kPushMethod[] = "/pserve.ParameterServer/Push";
-
-struct RawCall {
-  std::unique_ptr<grpc::ClientContext> ctx;
-  grpc::ByteBuffer request;
-  grpc::ByteBuffer response;
-  grpc::Status status;
-  absl::StatusOr<int64_t> decoded = 0;  // pulls: smallest version
-  GlobalLossReport loss;                // pulls: the server's global loss
-  uint64_t incarnation = 0;             // the replying server's
-  std::vector<ChunkRef> chunks;
-};
 
 std::vector<ChunkRef> RefsOf(const ModelLayout& layout,
                              const std::vector<int>& chunk_indices) {
@@ -47,123 +72,240 @@ grpc::ByteBuffer SerializeSmall(const google::protobuf::Message& m) {
   return grpc::ByteBuffer(&slice, 1);
 }
 
-}  // namespace
-
-// Issues every pending call, waits for all, and sorts results into done,
-// retry (UNAVAILABLE, attempts left) or a first hard error.
-// An unavailable server is retried for options.server_timeout.
-template <typename OnReply>
-static absl::Status RunRaw(
-    const ClientOptions& options, const std::vector<PsClient::Batch>& batches,
-    std::vector<RawCall>& calls, const char* method, absl::Duration timeout,
-    const std::function<grpc::GenericStub*(int, int)>& stub, OnReply on_reply,
-    const std::function<absl::Status(int, uint64_t)>& check) {
-  std::map<int, UnavailableWait> waits;  // server -> since its first failure
-  std::vector<int> pending(batches.size());
-  for (size_t i = 0; i < pending.size(); ++i) pending[i] = static_cast<int>(i);
-  for (int attempt = 0; !pending.empty(); ++attempt) {
-    absl::BlockingCounter done(static_cast<int>(pending.size()));
-    for (int b : pending) {
-      RawCall* call = &calls[b];
-      call->ctx = std::make_unique<grpc::ClientContext>();
-      SetDeadline(*call->ctx, timeout);
-      call->response.Clear();
-      stub(batches[b].server, batches[b].index)
-          ->UnaryCall(call->ctx.get(), method, grpc::StubOptions(),
-                      &call->request, &call->response,
-                      [call, &done, &on_reply](grpc::Status s) {
-                        call->status = s;
-                        if (s.ok()) on_reply(*call);
-                        done.DecrementCount();
-                      });
-    }
-    done.Wait();
-    std::vector<int> retry;
-    for (int b : pending) {
-      const int server = batches[b].server;
-      absl::Status s =
-          FromGrpc(calls[b].status, options.servers[server], server);
-      if (s.ok()) s = calls[b].decoded.status();
-      if (s.ok()) s = check(server, calls[b].incarnation);
-      if (absl::IsUnavailable(s)) {
-        auto it = waits
-                      .try_emplace(server, options.servers[server], server,
-                                   options.server_timeout)
-                      .first;
-        if (!it->second.KeepTrying(
-                absl::StrCat("answer ", std::strrchr(method, '/') + 1)))
-          return s;
-        retry.push_back(b);
-      } else if (!s.ok()) {
-        return s;
-      }
-    }
-    if (!retry.empty()) absl::SleepFor(Backoff(attempt));
-    pending.swap(retry);
-  }
-  return absl::OkStatus();
+absl::StatusOr<uint64_t> DecodePushReply(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  std::string bytes;
+  if (buffer.Dump(&slices).ok())
+    for (const auto& sl : slices)
+      bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  PushResponse resp;
+  if (!resp.ParseFromString(bytes))
+    return absl::InternalError("malformed push reply");
+  return resp.incarnation();
 }
 
-absl::StatusOr<int64_t> PsClient::RunPullBatches(
-    const std::vector<Batch>& batches, float* params, int64_t min_version,
-    int64_t clock) {
-  std::vector<RawCall> calls(batches.size());
+std::shared_ptr<AsyncOp> NewOp(bool pull, size_t calls) {
+  auto op = std::make_shared<AsyncOp>();
+  op->pull = pull;
+  op->method = pull ? kPullMethod : kPushMethod;
+  op->calls.resize(calls);
+  return op;
+}
+
+// An op that is already finished with `status`.
+std::shared_ptr<AsyncOp> FailedOp(const absl::Status& status) {
+  auto op = std::make_shared<AsyncOp>();
+  absl::MutexLock lock(&op->mu);
+  op->error = status;
+  return op;
+}
+
+}  // namespace
+
+PsClient::Ticket PsClient::StartPull(const std::vector<Batch>& batches,
+                                     float* params, int64_t min_version,
+                                     int64_t clock) {
+  std::shared_ptr<AsyncOp> op = NewOp(true, batches.size());
+  op->timeout = options_.pull_timeout;
+  op->params = params;
+  op->dtype = options_.dtype;
   for (size_t b = 0; b < batches.size(); ++b) {
     PullRequest req;
     *req.mutable_caller() = MakeCaller();
     req.set_min_version(min_version);
     req.set_clock(clock);
     req.set_dtype(options_.dtype);
-    calls[b].chunks = RefsOf(*layout_, batches[b].chunks);
-    for (const ChunkRef& c : calls[b].chunks) req.add_keys(c.key);
-    calls[b].request = SerializeSmall(req);
+    AsyncCall& call = op->calls[b];
+    call.server = batches[b].server;
+    call.index = batches[b].index;
+    call.chunks = RefsOf(*layout_, batches[b].chunks);
+    for (const ChunkRef& c : call.chunks) req.add_keys(c.key);
+    call.request = SerializeSmall(req);
   }
-  const DType dtype = options_.dtype;
-  absl::Status s = RunRaw(
-      options_, batches, calls, kPullMethod, options_.pull_timeout,
-      [this](int s, int i) { return RawStub(s, i); },
-      [dtype, params](RawCall& call) {
-        call.decoded =
-            DecodePullResponse(call.response, call.chunks, dtype, params,
-                               &call.loss, &call.incarnation);
-      },
-      [this](int server, uint64_t inc) {
-        return CheckIncarnation(server, inc);
-      });
-  if (!s.ok()) return s;
-  int64_t version = INT64_MAX;
-  for (const RawCall& c : calls) {
-    version = std::min(version, *c.decoded);
-    NoteGlobalLoss(c.loss);
-  }
-  return version == INT64_MAX ? 0 : version;
+  Start(op);
+  return Ticket(op);
 }
 
-absl::Status PsClient::RunPushBatches(const std::vector<Batch>& batches,
-                                      const float* grads, const PushTag& tag) {
-  std::vector<RawCall> calls(batches.size());
+PsClient::Ticket PsClient::StartPush(const std::vector<Batch>& batches,
+                                     const float* grads, const PushTag& tag) {
+  std::shared_ptr<AsyncOp> op = NewOp(false, batches.size());
+  op->timeout = options_.rpc_timeout;
+  op->dtype = options_.dtype;
   for (size_t b = 0; b < batches.size(); ++b) {
-    calls[b].chunks = RefsOf(*layout_, batches[b].chunks);
-    calls[b].request = EncodePushRequest(MakeCaller(), tag, options_.dtype,
-                                         calls[b].chunks, grads);
+    AsyncCall& call = op->calls[b];
+    call.server = batches[b].server;
+    call.index = batches[b].index;
+    call.chunks = RefsOf(*layout_, batches[b].chunks);
+    call.request = EncodePushRequest(MakeCaller(), tag, options_.dtype,
+                                     call.chunks, grads);
   }
-  return RunRaw(
-      options_, batches, calls, kPushMethod, options_.rpc_timeout,
-      [this](int s, int i) { return RawStub(s, i); },
-      [](RawCall& call) {
-        PushResponse resp;
-        std::vector<grpc::Slice> slices;
-        std::string bytes;
-        if (call.response.Dump(&slices).ok())
-          for (const auto& sl : slices)
-            bytes.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
-        if (!resp.ParseFromString(bytes))
-          call.decoded = absl::InternalError("malformed push reply");
-        call.incarnation = resp.incarnation();
-      },
-      [this](int server, uint64_t inc) {
-        return CheckIncarnation(server, inc);
-      });
+  Start(op);
+  return Ticket(op);
+}
+
+void PsClient::Start(const std::shared_ptr<AsyncOp>& op) {
+  std::vector<std::shared_ptr<AsyncOp>> finished;
+  {
+    absl::MutexLock lock(&inflight_mu_);
+    finished.swap(finished_);
+    if (op->calls.empty()) return;
+    ++inflight_;
+  }
+  op->self = op;
+  {
+    absl::MutexLock lock(&op->mu);
+    op->outstanding = static_cast<int>(op->calls.size());
+  }
+  for (size_t i = 0; i < op->calls.size(); ++i)
+    Issue(op.get(), static_cast<int>(i));
+}
+
+void PsClient::Issue(AsyncOp* op, int i) {
+  AsyncCall& call = op->calls[i];
+  call.ctx = std::make_unique<grpc::ClientContext>();
+  SetDeadline(*call.ctx, op->timeout);
+  call.response.Clear();
+  RawStub(call.server, call.index)
+      ->UnaryCall(call.ctx.get(), op->method, grpc::StubOptions(),
+                  &call.request, &call.response,
+                  [this, op, i](grpc::Status s) { OnReply(op, i, s); });
+}
+
+// The status of one finished attempt of call i, its reply decoded.
+absl::Status PsClient::CheckReply(AsyncOp& op, int i,
+                                  const grpc::Status& status,
+                                  int64_t* version) {
+  AsyncCall& call = op.calls[i];
+  absl::Status s = FromGrpc(status, options_.servers[call.server], call.server);
+  if (!s.ok()) return s;
+  uint64_t incarnation = 0;
+  if (op.pull) {
+    GlobalLossReport loss;
+    absl::StatusOr<int64_t> v = DecodePullResponse(
+        call.response, call.chunks, op.dtype, op.params, &loss, &incarnation);
+    if (!v.ok()) return v.status();
+    *version = *v;
+    NoteGlobalLoss(loss);
+  } else {
+    absl::StatusOr<uint64_t> inc = DecodePushReply(call.response);
+    if (!inc.ok()) return inc.status();
+    incarnation = *inc;
+  }
+  return CheckIncarnation(call.server, incarnation);
+}
+
+void PsClient::OnReply(AsyncOp* op, int i, const grpc::Status& status) {
+  int64_t version = INT64_MAX;
+  absl::Status s = CheckReply(*op, i, status, &version);
+  AsyncCall& call = op->calls[i];
+  call.response.Clear();
+  if (!s.ok()) {
+    if (call.retrier == nullptr)
+      call.retrier = std::make_unique<Retrier>(
+          &options_.retry, options_.servers[call.server], call.server,
+          absl::StrCat("answer ", std::strrchr(op->method, '/') + 1),
+          /*log=*/call.index == 0);
+    if (std::optional<absl::Duration> wait = call.retrier->Next(s)) {
+      call.alarm = std::make_unique<grpc::Alarm>();
+      call.alarm->Set(
+          absl::ToChronoTime(absl::Now() + *wait), [this, op, i](bool fired) {
+            if (fired) return Issue(op, i);
+            Finish(*op, absl::CancelledError("retry cancelled"), INT64_MAX);
+          });
+      return;
+    }
+  }
+  Finish(*op, s, version);
+}
+
+void PsClient::Finish(AsyncOp& op, const absl::Status& s, int64_t version) {
+  std::shared_ptr<AsyncOp> self;
+  {
+    absl::MutexLock lock(&op.mu);
+    if (!s.ok() && op.error.ok()) op.error = s;
+    op.min_version = std::min(op.min_version, version);
+    if (--op.outstanding > 0) return;
+    self = std::move(op.self);  // waiters may wake and drop their tickets
+  }
+  absl::MutexLock lock(&inflight_mu_);
+  finished_.push_back(std::move(self));
+  --inflight_;  // the op no longer touches this client
+}
+
+absl::Status PsClient::Wait(const Ticket& ticket, int64_t* version) {
+  if (ticket.op_ == nullptr) return absl::OkStatus();
+  AsyncOp& op = *ticket.op_;
+  absl::MutexLock lock(&op.mu);
+  op.mu.Await(absl::Condition(&op, &AsyncOp::Done));
+  if (version != nullptr)
+    *version = op.min_version == INT64_MAX ? 0 : op.min_version;
+  return op.error;
+}
+
+bool PsClient::WaitFor(const Ticket& ticket, absl::Duration timeout) {
+  if (ticket.op_ == nullptr) return true;
+  AsyncOp& op = *ticket.op_;
+  absl::MutexLock lock(&op.mu);
+  return op.mu.AwaitWithTimeout(absl::Condition(&op, &AsyncOp::Done), timeout);
+}
+
+void PsClient::WaitForInflight() {
+  std::vector<std::shared_ptr<AsyncOp>> finished;
+  absl::MutexLock lock(&inflight_mu_);
+  inflight_mu_.Await(absl::Condition(
+      +[](int* n) { return *n == 0; }, &inflight_));
+  finished.swap(finished_);
+}
+
+PsClient::Ticket PsClient::PullAsync(float* params, int64_t min_version,
+                                     int64_t clock,
+                                     const std::vector<int>& tensors) {
+  if (layout_ == nullptr)
+    return Ticket(FailedOp(absl::FailedPreconditionError("Pull before Init")));
+  return StartPull(MakeBatches(tensors), params, min_version, clock);
+}
+
+PsClient::Ticket PsClient::PullChunksAsync(float* params, int64_t min_version,
+                                           int64_t clock,
+                                           const std::vector<int>& chunks) {
+  absl::Status s = CheckChunks(chunks, "Pull");
+  if (!s.ok()) return Ticket(FailedOp(s));
+  return StartPull(BatchChunks(chunks), params, min_version, clock);
+}
+
+PsClient::Ticket PsClient::PushAsync(const float* grads, const PushTag& tag,
+                                     const std::vector<int>& tensors) {
+  if (layout_ == nullptr)
+    return Ticket(FailedOp(absl::FailedPreconditionError("Push before Init")));
+  return StartPush(MakeBatches(tensors), grads, tag);
+}
+
+PsClient::Ticket PsClient::PushChunksAsync(const float* grads,
+                                           const PushTag& tag,
+                                           const std::vector<int>& chunks) {
+  absl::Status s = CheckChunks(chunks, "Push");
+  if (!s.ok()) return Ticket(FailedOp(s));
+  return StartPush(BatchChunks(chunks), grads, tag);
+}
+
+absl::StatusOr<int64_t> PsClient::Pull(float* params, int64_t min_version,
+                                       int64_t clock,
+                                       const std::vector<int>& tensors) {
+  int64_t version = 0;
+  absl::Status s =
+      Wait(PullAsync(params, min_version, clock, tensors), &version);
+  if (!s.ok()) return s;
+  return version;
+}
+
+absl::Status PsClient::Push(const float* grads, const PushTag& tag,
+                            const std::vector<int>& tensors) {
+  return Wait(PushAsync(grads, tag, tensors));
+}
+
+absl::Status PsClient::PushChunks(const float* grads, const PushTag& tag,
+                                  const std::vector<int>& chunks) {
+  return Wait(PushChunksAsync(grads, tag, chunks));
 }
 
 void PsClient::NoteGlobalLoss(const GlobalLossReport& seen) {
@@ -174,36 +316,6 @@ void PsClient::NoteGlobalLoss(const GlobalLossReport& seen) {
 GlobalLossReport PsClient::global_loss() const {
   absl::MutexLock lock(&loss_mu_);
   return global_loss_;
-}
-
-absl::StatusOr<std::vector<StatsResponse>> PsClient::GetStats() {
-  std::vector<StatsResponse> out(num_servers());
-  for (int s = 0; s < num_servers(); ++s) {
-    grpc::ClientContext ctx;
-    SetDeadline(ctx, options_.rpc_timeout);
-    StatsRequest req;
-    *req.mutable_caller() = MakeCaller();
-    absl::Status st = FromGrpc(Stub(s, 0)->GetStats(&ctx, req, &out[s]),
-                               options_.servers[s], s);
-    if (!st.ok()) return st;
-  }
-  return out;
-}
-
-absl::StatusOr<std::vector<CheckpointResponse>> PsClient::Checkpoint(
-    const std::string& name) {
-  std::vector<CheckpointResponse> out(num_servers());
-  for (int s = 0; s < num_servers(); ++s) {
-    grpc::ClientContext ctx;
-    SetDeadline(ctx, options_.rpc_timeout);
-    CheckpointRequest req;
-    *req.mutable_caller() = MakeCaller();
-    req.set_name(name);
-    absl::Status st = FromGrpc(Stub(s, 0)->Checkpoint(&ctx, req, &out[s]),
-                               options_.servers[s], s);
-    if (!st.ok()) return st;
-  }
-  return out;
 }
 
 }  // namespace pserve

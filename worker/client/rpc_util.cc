@@ -71,42 +71,4 @@ absl::Status FromGrpc(const grpc::Status& status, const std::string& target,
                              : ""));
 }
 
-absl::Duration Backoff(int attempt) {
-  return std::min(absl::Seconds(5),
-                  absl::Milliseconds(100) * (1 << std::min(attempt, 10)));
-}
-
-UnavailableWait::UnavailableWait(std::string target, int server_id,
-                                 absl::Duration timeout)
-    : target_(std::move(target)),
-      server_id_(server_id),
-      timeout_(timeout),
-      start_(absl::Now()),
-      next_log_(start_) {}
-
-bool UnavailableWait::KeepTrying(const std::string& what) {
-  const absl::Time now = absl::Now();
-  const absl::Duration waited = now - start_;
-  if (waited >= timeout_) {
-    spdlog::error("server {} ({}) stayed unavailable for {:.0f} s: giving up",
-                  server_id_, target_, absl::ToDoubleSeconds(waited));
-    return false;
-  }
-  if (now >= next_log_) {
-    spdlog::warn(
-        "waiting for server {} ({}) to {}: unavailable for {:.0f} s, "
-        "retrying for up to {:.0f} s (--server_timeout)",
-        server_id_, target_, what, absl::ToDoubleSeconds(waited),
-        absl::ToDoubleSeconds(timeout_));
-    next_log_ = now + absl::Minutes(1);
-  }
-  return true;
-}
-
-bool UnavailableWait::Retry(const std::string& what) {
-  if (!KeepTrying(what)) return false;
-  absl::SleepFor(Backoff(attempt_++));
-  return true;
-}
-
 }  // namespace pserve

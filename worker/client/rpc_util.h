@@ -1,5 +1,5 @@
 // Internal helpers of the PS client: channel construction with tuned HTTP/2
-// settings, waiting for a server, deadlines, status conversion and backoff.
+// settings, waiting for a server, deadlines and status conversion.
 // Stateless functions: thread-safe.
 #ifndef PSERVE_WORKER_CLIENT_RPC_UTIL_H_
 #define PSERVE_WORKER_CLIENT_RPC_UTIL_H_
@@ -34,28 +34,6 @@ void SetDeadline(grpc::ClientContext& ctx, absl::Duration timeout);
 // too large for gRPC's limit also names the --max_message_mb flags.
 absl::Status FromGrpc(const grpc::Status& status, const std::string& target,
                       int server_id);
-
-// 0.1 s * 2^attempt, capped at 5 s.
-absl::Duration Backoff(int attempt);
-
-// Bounded waiting for an unavailable server, from construction (the first
-// failure) for `timeout`: KeepTrying logs the first failure and then once a
-// minute what is waited for, and says whether time is left; Retry also
-// sleeps the next backoff. Not thread-safe: one per waiting caller.
-class UnavailableWait {
- public:
-  UnavailableWait(std::string target, int server_id, absl::Duration timeout);
-  bool KeepTrying(const std::string& what);
-  bool Retry(const std::string& what);
-
- private:
-  const std::string target_;
-  const int server_id_;
-  const absl::Duration timeout_;
-  const absl::Time start_;
-  absl::Time next_log_;
-  int attempt_ = 0;
-};
 
 }  // namespace pserve
 
