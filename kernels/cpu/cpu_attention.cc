@@ -1,13 +1,15 @@
 // Causal multi-head self-attention on the CPU, llm.c semantics: scores
 // q.k / sqrt(hs), causal softmax kept in att (zeros above the diagonal),
 // out = att @ v. Work is one (batch, head) pair per OpenMP task; inside, the
-// T query rows go in blocks so that GEMMs skip the masked upper triangle.
+// T query rows go in blocks so that GEMMs (cpu_gemm.h, single-threaded)
+// skip the masked upper triangle.
 // Thread-safety: see cpu_kernels.h; each task writes only its own head's
 // slices, so results do not depend on scheduling.
 #include <algorithm>
 #include <cmath>
 
 #include "kernels/cpu/cpu_common.h"
+#include "kernels/cpu/cpu_gemm.h"
 #include "kernels/cpu/cpu_kernels.h"
 
 namespace pserve {
@@ -41,24 +43,30 @@ void CausalSoftmaxRow(float* row, int t, int T, float scale) {
   std::fill(row + n, row + T, 0.0f);
 }
 
+// Rows [r0, r1) x columns [0, cols) of m (row stride ld) = 0.
+void ZeroBlock(float* m, int r0, int r1, int cols, int64_t ld) {
+  for (int r = r0; r < r1; ++r) std::fill(m + r * ld, m + r * ld + cols, 0.0f);
+}
+
 // out (T,hs; row stride C) and att (T,T) of one head from q, k, v (T,hs;
 // row stride 3C).
 void HeadForward(const Heads& g, float* out, float* att, const float* q,
                  const float* k, const float* v) {
-  const int T = g.T, C3 = 3 * g.C;
+  const int T = g.T, C3 = 3 * g.C, hs = g.hs;
   for (int r0 = 0; r0 < T; r0 += kRowBlock) {
     const int r1 = std::min(T, r0 + kRowBlock), rows = r1 - r0;
+    float* att_b = att + static_cast<int64_t>(r0) * T;
+    float* out_b = out + static_cast<int64_t>(r0) * g.C;
     // scores (rows,r1) = q (rows,hs) @ k^T (hs,r1)
-    Mat(att + static_cast<int64_t>(r0) * T, rows, r1, T).noalias() =
-        Mat(q + static_cast<int64_t>(r0) * C3, rows, g.hs, C3) *
-        Mat(k, r1, g.hs, C3).transpose();
+    ZeroBlock(att, r0, r1, r1, T);
+    Gemm(rows, r1, hs, {q + static_cast<int64_t>(r0) * C3, C3, 1}, {k, 1, C3},
+         att_b, T);
     for (int t = r0; t < r1; ++t) {
       CausalSoftmaxRow(att + static_cast<int64_t>(t) * T, t, T, g.scale);
     }
     // out (rows,hs) = att (rows,r1) @ v (r1,hs)
-    Mat(out + static_cast<int64_t>(r0) * g.C, rows, g.hs, g.C).noalias() =
-        Mat(att + static_cast<int64_t>(r0) * T, rows, r1, T) *
-        Mat(v, r1, g.hs, C3);
+    ZeroBlock(out, r0, r1, hs, g.C);
+    Gemm(rows, hs, r1, {att_b, T, 1}, {v, C3, 1}, out_b, g.C);
   }
 }
 
@@ -81,26 +89,24 @@ void HeadBackward(const Heads& g, float* dq, float* dk, float* dv, float* datt,
   const int T = g.T, C3 = 3 * g.C, hs = g.hs;
   for (int r0 = 0; r0 < T; r0 += kRowBlock) {
     const int r1 = std::min(T, r0 + kRowBlock), rows = r1 - r0;
-    const ConstMatrixMap dout_b =
-        Mat(dout + static_cast<int64_t>(r0) * g.C, rows, hs, g.C);
-    const ConstMatrixMap att_b =
-        Mat(att + static_cast<int64_t>(r0) * T, rows, r1, T);
-    MatrixMap datt_b = Mat(datt + static_cast<int64_t>(r0) * T, rows, r1, T);
+    const Operand dout_b{dout + static_cast<int64_t>(r0) * g.C, g.C, 1};
+    const float* att_b = att + static_cast<int64_t>(r0) * T;
+    float* datt_b = datt + static_cast<int64_t>(r0) * T;
     // datt (rows,r1) = dout (rows,hs) @ v^T (hs,r1)
-    datt_b.noalias() = dout_b * Mat(v, r1, hs, C3).transpose();
+    ZeroBlock(datt, r0, r1, r1, T);
+    Gemm(rows, r1, hs, dout_b, {v, 1, C3}, datt_b, T);
     // dv (r1,hs) += att^T (r1,rows) @ dout (rows,hs)
-    Mat(dv, r1, hs, C3).noalias() += att_b.transpose() * dout_b;
+    Gemm(r1, hs, rows, {att_b, 1, T}, dout_b, dv, C3);
     for (int t = r0; t < r1; ++t) {
       SoftmaxBackwardRow(datt + static_cast<int64_t>(t) * T,
                          att + static_cast<int64_t>(t) * T, t, r1, g.scale);
     }
     // dq (rows,hs) += dscores (rows,r1) @ k (r1,hs)
-    Mat(dq + static_cast<int64_t>(r0) * C3, rows, hs, C3).noalias() +=
-        datt_b * Mat(k, r1, hs, C3);
+    Gemm(rows, hs, r1, {datt_b, T, 1}, {k, C3, 1},
+         dq + static_cast<int64_t>(r0) * C3, C3);
     // dk (r1,hs) += dscores^T (r1,rows) @ q (rows,hs)
-    Mat(dk, r1, hs, C3).noalias() +=
-        datt_b.transpose() *
-        Mat(q + static_cast<int64_t>(r0) * C3, rows, hs, C3);
+    Gemm(r1, hs, rows, {datt_b, 1, T},
+         {q + static_cast<int64_t>(r0) * C3, C3, 1}, dk, C3);
   }
 }
 

@@ -34,7 +34,7 @@ inline Vec Zero() { return _mm256_setzero_ps(); }
 #pragma GCC target("avx512f,avx512vl,avx512dq,avx2,fma")
 namespace avx512 {
 using Vec = __m512;
-constexpr int kW = 16, kMR = 12, kNV = 2, kKC = 384, kNC = 512;
+constexpr int kW = 16, kMR = 12, kNV = 2, kKC = 512, kNC = 512;
 inline Vec Load(const float* p) { return _mm512_loadu_ps(p); }
 inline Vec Bcast(const float* p) { return _mm512_set1_ps(*p); }
 inline Vec Fma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
