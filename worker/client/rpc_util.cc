@@ -23,6 +23,9 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
   // connection) between our channels.
   args.SetInt("pserve.channel_index", index);
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  // A restarted server pod comes back under the same DNS name at a new
+  // address; gRPC re-resolves a name at most this often (default 30 s).
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS, 1000);
   return grpc::CreateCustomChannel(target, MakeChannelCredentials(security),
                                    args);
 }
