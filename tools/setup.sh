@@ -42,8 +42,9 @@ PACKAGES=(
 for arg in "$@"; do
   case "$arg" in
     --with-torch) PACKAGES+=(python3-torch libopenblas0-pthread) ;;
-    # tools/checks/k8s_containers.sh: images and containers, no Docker.
-    --with-containers) PACKAGES+=(podman runc mmdebstrap netavark aardvark-dns) ;;
+    # tools/checks/k8s_containers.sh: images and containers, no Docker
+    # (netavark needs iptables for the bridge networks).
+    --with-containers) PACKAGES+=(podman runc mmdebstrap netavark aardvark-dns iptables) ;;
     *) echo "setup: unknown option $arg (use --with-torch, --with-containers)" >&2; exit 2 ;;
   esac
 done

@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# pserve CPU worker image (ps_worker with the Eigen backend, ps_prepare).
+# pserve CPU worker image (ps_worker with the Eigen backend, ps_prepare,
+# ps_generate); the storage kit's toolbox pod runs it too.
 # Build from the repository root:
 #   docker build -f deploy/docker/worker-cpu.Dockerfile -t IMAGE .
 # Stage 1 builds with the project's own setup script and offline Bazel;
@@ -12,9 +13,10 @@ WORKDIR /src
 COPY tools/setup.sh tools/setup.sh
 RUN tools/setup.sh
 COPY . .
-RUN bazel build --config=portable //worker:ps_worker //worker:ps_prepare \
+RUN bazel build --config=portable //worker:ps_worker //worker:ps_prepare //worker:ps_generate \
     && install -D -m 0755 bazel-bin/worker/ps_worker /out/ps_worker \
-    && install -D -m 0755 bazel-bin/worker/data/ps_prepare /out/ps_prepare
+    && install -D -m 0755 bazel-bin/worker/data/ps_prepare /out/ps_prepare \
+    && install -D -m 0755 bazel-bin/worker/ps_generate /out/ps_generate
 
 FROM debian:12.11-slim
 RUN apt-get update \
@@ -24,9 +26,9 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 10001 pserve \
     && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin pserve
-COPY --from=build /out/ps_worker /out/ps_prepare /usr/local/bin/
+COPY --from=build /out/ps_worker /out/ps_prepare /out/ps_generate /usr/local/bin/
 # Fail the image build, not the pod, if a shared library is missing.
-RUN ! ldd /usr/local/bin/ps_worker /usr/local/bin/ps_prepare | grep "not found"
+RUN ! ldd /usr/local/bin/ps_worker /usr/local/bin/ps_prepare /usr/local/bin/ps_generate | grep "not found"
 USER 10001:10001
 EXPOSE 9100
 ENTRYPOINT ["/usr/local/bin/ps_worker"]

@@ -7,9 +7,11 @@ and Job index one container with the rendered command, args and env, its
 pod hostname and DNS name (ps-0.ps), its securityContext (user, read-only
 root filesystem, dropped capabilities, no privilege escalation) and its
 volumes; servers must pass their gRPC readiness probe before the workers
-start; the Job must complete and write its export. Then a fault run kills a
-server mid-training and starts it again as the StatefulSet would (same
-name, same volume): it must come back SERVING. Single-threaded; removes
+start; the Job must complete and write its export, which the toolbox's
+ps_generate must read. Then a fault run: kill -9 of a server mid-training,
+started again as the StatefulSet would (same name, same volume); it must
+restore its checkpoint and the Job complete with the clean run's export,
+bit for bit (sync mode). Images: k8s_images.py. Single-threaded; removes
 only the containers and network it creates.
 
 Usage: k8s_containers.py --base TAR [--keep DIR] [--no-build]
@@ -17,7 +19,10 @@ Exit 0 only if every step passes; 2 on a bad flag or a missing tool.
 """
 
 import argparse
+import datetime
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,60 +30,15 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import k8s_run  # noqa: E402
+from k8s_images import ULIMITS, base_images, build_image, podman  # noqa: E402
 from k8s_run import ROOT, kube  # noqa: E402
-sys.path.insert(0, os.path.join(ROOT, "deploy/validate"))
-from check import IMAGE_DOCKERFILES  # noqa: E402
 
-PODMAN = ["podman", "--runtime", "runc"]
-ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
-BASE_TAGS = ("debian:12.11", "debian:12.11-slim")
 PREFIX = f"pserve-check-{os.getpid()}"
-# Long enough to kill a server mid-training.
-CONTAINER_PARAMS = {"STEPS": "40", "TOTAL_STEPS": "40", "EVAL_EVERY": "20", "LOG_EVERY": "1"}
-BUILD_TIMEOUT_S = 3600
-
-
-def podman(*args, check=True, timeout=120):
-    out = subprocess.run(PODMAN + list(args), capture_output=True, text=True, timeout=timeout)
-    if check and out.returncode != 0:
-        raise RuntimeError(f"podman {' '.join(args[:3])}: {out.stderr.strip()[-600:]}")
-    return out
-
-
-def base_images(tar):
-    """Makes the Debian base tarball once (cached), imports it under the
-    tags the Dockerfiles name."""
-    if not os.path.exists(tar):
-        os.makedirs(os.path.dirname(tar), exist_ok=True)
-        part = tar + ".part"
-        subprocess.run(["mmdebstrap", "--variant=apt", "--include=ca-certificates", "bookworm", part,
-                        "http://deb.debian.org/debian"], check=True, capture_output=True, timeout=1800)
-        os.rename(part, tar)
-    stamp = str(os.path.getmtime(tar))
-    have = podman("image", "inspect", "--format", "{{index .Labels \"pserve.base\"}}", BASE_TAGS[0],
-                  check=False)
-    if have.returncode != 0 or have.stdout.strip() != stamp:
-        podman("import", "--change", f"LABEL pserve.base={stamp}", "--change", "CMD [\"/bin/bash\"]",
-               tar, BASE_TAGS[0], timeout=600)
-    for tag in BASE_TAGS[1:]:
-        podman("tag", BASE_TAGS[0], tag)
-    print(f"PASS base images: {', '.join(BASE_TAGS)} from {tar}")
-
-
-def build_image(image, cache_dir):
-    short = image.split("@")[0].rsplit("/", 1)[-1].split(":")[0]
-    dockerfile = os.path.join("deploy/docker", IMAGE_DOCKERFILES[short])
-    start = time.monotonic()
-    # The build stage's Bazel output and disk cache and apt's downloads live
-    # on the host, so rebuilds after a small change take minutes.
-    os.makedirs(os.path.join(cache_dir, "apt"), exist_ok=True)
-    out = subprocess.run(PODMAN + ["build", "--pull=never", *ULIMITS, "-v", f"{cache_dir}/bazel:/root/.cache",
-                                   "-v", f"{cache_dir}/apt:/var/cache/apt/archives",
-                                   "-f", dockerfile, "-t", image, "."],
-                         cwd=ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
-    if out.returncode != 0:
-        raise RuntimeError(f"podman build -f {dockerfile} failed: {out.stdout[-1500:]}{out.stderr[-800:]}")
-    print(f"PASS image {image}: built from {dockerfile} in {time.monotonic() - start:.0f}s")
+# Long enough to kill a server mid-training (the tiny model runs a step in
+# about 10 ms), checkpoints every 50 steps, workers retry a server 120 s.
+CONTAINER_PARAMS = {"STEPS": "600", "TOTAL_STEPS": "600", "EVAL_EVERY": "300", "LOG_EVERY": "10",
+                    "CHECKPOINT_EVERY": "50", "KEEP_CHECKPOINTS": "2", "SERVER_TIMEOUT": "120"}
+JOB_TIMEOUT_S = 600
 
 
 def security_args(pod):
@@ -141,12 +101,21 @@ class Cluster:
 
     def ip(self, pod):
         out = podman("inspect", "--format", "{{json .NetworkSettings.Networks}}", self.container(pod))
-        import json
         return json.loads(out.stdout)[self.network]["IPAddress"]
 
-    def logs(self, pod, lines=4):
+    def log_text(self, pod):
         out = podman("logs", self.container(pod), check=False)
-        return " | ".join((out.stdout + out.stderr).strip().splitlines()[-lines:])
+        return out.stdout + out.stderr
+
+    def logs(self, pod, lines=4):
+        return " | ".join(self.log_text(pod).strip().splitlines()[-lines:])
+
+    def save_log(self, pod, tag):
+        """Copies the container's log to work/logs/<tag>/<pod>.log."""
+        folder = os.path.join(self.work, "logs", tag)
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, f"{pod.name}.log"), "w") as f:
+            f.write(self.log_text(pod))
 
     def state(self, pod):
         out = podman("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", self.container(pod))
@@ -171,8 +140,7 @@ class Cluster:
         return f"{pod.name}: not SERVING at {target} after {timeout_s}s: {self.logs(pod)}"
 
     def log_has(self, pod, text):
-        out = podman("logs", self.container(pod), check=False)
-        return text in out.stdout + out.stderr
+        return text in self.log_text(pod)
 
     def remove(self, pod):
         podman("rm", "-f", "-t", "10", self.container(pod), check=False, timeout=60)
@@ -215,53 +183,140 @@ def start_servers(cluster, servers):
     return k8s_run.start_ready(servers, cluster.run, cluster.wait_ready)
 
 
-def export_size(cluster, workers):
+def export_file(cluster, workers):
+    """(path in the pod, path on the host) of rank 0's --export."""
     rank0 = next(p for p in workers if p.env.get("JOB_COMPLETION_INDEX") == "0")
-    export = kube.flag_value(rank0.argv, "export")
+    export = kube.flag_value(rank0.argv, "export") or ""
     for path, (host, _) in k8s_run.host_folders(rank0, os.path.join(cluster.work, "volumes"),
                                                  cluster.data_dir).items():
-        if export and export.startswith(path + "/"):
-            local = host + export[len(path):]
-            return export, os.path.getsize(local) if os.path.exists(local) else 0
-    return export, 0
+        if export.startswith(path + "/"):
+            return export, host + export[len(path):]
+    return export, ""
+
+
+def process_security(cluster, pod):
+    """What the kernel enforces on the container's main process (pid 1,
+    the exec'd binary): its uids, effective capabilities, no_new_privs and
+    whether / is writable, against the pod's securityContext; None or why."""
+    csc = pod.container.get("securityContext") or {}
+    uid = str(csc.get("runAsUser", pod.spec.get("securityContext", {}).get("runAsUser")))
+    out = podman("exec", cluster.container(pod), "sh", "-c",
+                 "grep -E '^(Uid|CapEff|NoNewPrivs):' /proc/1/status; "
+                 "if touch /.probe 2>/dev/null; then echo Root: rw; else echo Root: ro; fi").stdout
+    facts = dict(line.split(":", 1) for line in out.strip().splitlines())
+    want = {"Uid": " ".join([uid] * 4), "CapEff": "0" * 16,
+            "NoNewPrivs": "1" if csc.get("allowPrivilegeEscalation") is False else "0",
+            "Root": "ro" if csc.get("readOnlyRootFilesystem") else "rw"}
+    wrong = [f"{k} {' '.join(facts.get(k, '').split())!r} (want {v!r})" for k, v in want.items()
+             if " ".join(facts.get(k, "").split()) != v]
+    return f"{pod.name}: " + ", ".join(wrong) if wrong else None
 
 
 def clean_run(cluster, servers, workers):
-    error = start_servers(cluster, servers) or run_job(cluster, workers, 600)
+    """Servers, readiness, their processes' security, the Job to
+    completion; keeps rank 0's export as work/clean-model.bin for the fault
+    run to compare."""
+    error = start_servers(cluster, servers)
+    for pod in servers:
+        error = error or process_security(cluster, pod)
+    error = error or run_job(cluster, workers, JOB_TIMEOUT_S)
     if error:
         return False, error
-    export, size = export_size(cluster, workers)
-    if size == 0:
+    export, local = export_file(cluster, workers)
+    if not local or not os.path.exists(local) or os.path.getsize(local) == 0:
         return False, f"the Job completed but rank 0 wrote no {export}"
-    return True, (f"{len(servers)} servers SERVING before the workers started, Job completed "
-                  f"({len(workers)} indices), rank 0 exported {export} ({size} bytes)")
+    shutil.copy(local, os.path.join(cluster.work, "clean-model.bin"))
+    sample = sample_export(cluster, workers[0], export, local)
+    return True, (f"{len(servers)} servers SERVING before the workers started, their processes "
+                  "as their securityContext says (uids, no capabilities, no_new_privs, root "
+                  "filesystem), Job completed "
+                  f"({len(workers)} indices), rank 0 exported {export} ({os.path.getsize(local)} bytes); "
+                  f"ps_generate in the CPU worker image (the toolbox pod's) samples it: {sample!r}")
+
+
+def sample_export(cluster, worker, export, local):
+    """Reads the export as docs/deploy.md does through the toolbox pod: the
+    CPU worker image's ps_generate with the data's tokenizer, both volumes
+    read-only. Returns the sampled text; RuntimeError if it fails."""
+    out = podman("run", "--rm", "--user", "10001:10001", "--read-only", "--cap-drop=ALL", *ULIMITS,
+                 "--network", "none", "-v", f"{cluster.data_dir}:/data:ro",
+                 "-v", f"{os.path.dirname(local)}:{os.path.dirname(export)}:ro",
+                 "--entrypoint", "/usr/local/bin/ps_generate", worker.container["image"],
+                 f"--model={export}", f"--tokenizer={worker.env['TOKENIZER']}", "--prompt=Never trust a",
+                 "--max_tokens=24", "--seed=1")
+    if not out.stdout.strip():
+        raise RuntimeError(f"ps_generate printed nothing: {out.stderr.strip()[-300:]}")
+    return out.stdout.strip()
+
+
+def last_step(log):
+    steps = re.findall(r"\] step (\d+) loss", log)
+    return int(steps[-1]) if steps else 0
 
 
 def fault_run(cluster, servers, workers):
-    """Kills the last server after rank 0's step 5 and starts it again with
-    the same name and volume; the restarted server must be SERVING."""
-    victim = servers[-1]
-    result = {}
+    """kill -9 of the last server once it has written its first checkpoint,
+    restarted as its StatefulSet would (same name, same volume, fresh /tmp);
+    the restarted server must restore that checkpoint, the Job complete and
+    (sync mode) export exactly the clean run's model."""
+    victim, every = servers[-1], int(CONTAINER_PARAMS["CHECKPOINT_EVERY"])
+    steps, seen = int(CONTAINER_PARAMS["STEPS"]), {}
 
     def kill_and_restart():
-        if not cluster.log_has(workers[0], "] step 5 loss"):
+        if not cluster.log_has(victim, f"checkpoint of step {every} written"):
             return kill_and_restart
-        podman("kill", cluster.container(victim), check=False)
+        podman("kill", "-s", "KILL", cluster.container(victim))
+        seen["step"] = last_step(cluster.log_text(workers[0]))
+        seen["running"] = all(cluster.state(p)[0] == "running" for p in workers)
+        cluster.save_log(victim, "fault-killed")
         cluster.remove(victim)
         cluster.run(victim)
-        result["ready"] = cluster.wait_ready(victim)
+        seen["ready"] = cluster.wait_ready(victim)
         return None
 
     error = start_servers(cluster, servers)
     if error:
         return False, error
-    job_error = run_job(cluster, workers, 120, kill_and_restart)
-    if "ready" not in result:
-        return False, f"the Job ended before rank 0 logged step 5: {job_error}"
-    if result["ready"]:
-        return False, f"restarted {victim.name}: {result['ready']}"
-    after = "the Job then completed" if job_error is None else f"the Job then did not complete ({job_error})"
-    return True, f"killed {victim.name} after step 5, restarted with the same name and volume: SERVING; {after}"
+    job_error = run_job(cluster, workers, JOB_TIMEOUT_S, kill_and_restart)
+    if "step" not in seen:
+        return False, f"the Job ended before {victim.name} wrote its step-{every} checkpoint: {job_error}"
+    if not seen["running"] or seen["step"] >= steps:
+        return False, f"killed {victim.name} too late: rank 0 was at step {seen['step']} of {steps}"
+    if seen["ready"] or job_error:
+        return False, f"restarted {victim.name}: {seen['ready'] or job_error}"
+    return fault_verdict(cluster, victim, workers, seen["step"])
+
+
+def seconds_between(log, first, second):
+    """'N.Ns' between the log lines holding `first` and `second` (spdlog's
+    timestamps), or '?'."""
+    stamps = []
+    for text in (first, second):
+        m = re.search(rf"^(\S+ \S+) .*{re.escape(text)}", log, re.M)
+        if not m:
+            return "?"
+        stamps.append(datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f"))
+    return f"{(stamps[1] - stamps[0]).total_seconds():.1f}s"
+
+
+def fault_verdict(cluster, victim, workers, killed_at):
+    """The restarted server's restore line, the workers' recovery lines and
+    the export compared with the clean run's."""
+    log = cluster.log_text(victim)
+    restored = re.search(r"restored version \d+ from \S+", log)
+    if not restored:
+        return False, f"restarted {victim.name} did not restore a checkpoint: {cluster.logs(victim)}"
+    recovery = sorted({m for p in workers for m in re.findall(
+        r"rolling every server back to step \d+|resuming at step \d+[^\n]*", cluster.log_text(p))})
+    _, local = export_file(cluster, workers)
+    with open(local, "rb") as a, open(os.path.join(cluster.work, "clean-model.bin"), "rb") as b:
+        same = a.read() == b.read()
+    facts = (f"kill -9 of {victim.name} at rank 0's step {killed_at}, restarted with the same name and "
+             f"volume: \"{restored.group(0)}\" {seconds_between(log, 'listening on', 'restored version')} "
+             f"after it listened; workers: {'; '.join(recovery) or 'no recovery line'}; Job completed")
+    if not same:
+        return False, f"{facts}, but its export differs from the clean run's"
+    return True, f"{facts}; export byte-identical to the clean run's"
 
 
 def prepare_data(image, data_dir):
@@ -280,19 +335,26 @@ def fresh(cluster, work):
 
 
 def run_checks(cluster, work, image_of):
+    """The clean run, then (if it passed) the fault run, each on fresh
+    volumes; prints one line each and returns the number failed. Every
+    container's log is kept under work/logs/<run>/."""
     servers = [p for p in cluster.pods if p.role == "server"]
     workers = [p for p in cluster.pods if p.role == "worker"]
     prepare_data(image_of["worker"], cluster.data_dir)
-    failed = 0
     for name, step in (("clean run", clean_run), ("fault run", fault_run)):
         fresh(cluster, work)
+        start = time.monotonic()
         try:
             ok, message = step(cluster, servers, workers)
         except (RuntimeError, subprocess.TimeoutExpired) as e:
             ok, message = False, str(e)
-        print(f"{'PASS' if ok else 'FAIL'} {name}: {message}")
-        failed += not ok
-    return failed
+        for pod in cluster.pods:
+            if cluster.container(pod) in cluster.started:
+                cluster.save_log(pod, name.replace(" ", "-"))
+        print(f"{'PASS' if ok else 'FAIL'} {name} ({time.monotonic() - start:.0f}s): {message}", flush=True)
+        if not ok:
+            return 1
+    return 0
 
 
 def main():

@@ -6,16 +6,24 @@
 # machine (a first --force run), and then only when its inputs (deploy/,
 # tools/setup.sh, the container checks) differ from main and have not passed
 # here with these exact contents.
-# Usage: tools/checks/k8s_containers.sh [--force]   (--force: run regardless)
+# Usage: tools/checks/k8s_containers.sh [--force [--keep DIR]]
+#   --force: run regardless; --keep DIR: leave the renders, volumes and
+#   every container's log in DIR.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cache="$HOME/.cache/pserve-containers"
 force=0
+keep=()
 if [[ "${1:-}" == "--force" ]]; then force=1; shift; fi
-if (($#)); then echo "k8s_containers.sh: unknown argument $1 (use --force)" >&2; exit 2; fi
+if ((force)) && [[ "${1:-}" == "--keep" && -n "${2:-}" ]]; then keep=(--keep "$2"); shift 2; fi
+if (($#)); then echo "k8s_containers.sh: unknown argument $1 (use --force [--keep DIR])" >&2; exit 2; fi
 
-paths=(deploy tools/setup.sh tools/checks/k8s_containers.sh tools/checks/k8s_containers.py
-  tools/checks/k8s_run.py deploy/validate/kube.py)
+# What decides the images and the pods other than the code itself: the
+# manifests and Dockerfiles, the packages, the link lines (BUILD files, Bazel
+# settings), the checks.
+paths=(deploy tools/setup.sh .bazelrc WORKSPACE third_party ':(glob)**/BUILD'
+  tools/checks/k8s_containers.sh tools/checks/k8s_containers.py tools/checks/k8s_images.py
+  tools/checks/k8s_run.py)
 inputs=$(git ls-files -co --exclude-standard -- "${paths[@]}" | sort -u | xargs sha256sum |
   sha256sum | cut -d' ' -f1)
 if ((!force)); then
@@ -24,7 +32,7 @@ if ((!force)); then
   base=$(git merge-base main HEAD 2>/dev/null || true)
   if [[ -n "$base" ]] && git diff --quiet "$base" -- "${paths[@]}" &&
     [[ -z "$(git ls-files -o --exclude-standard -- "${paths[@]}")" ]]; then
-    echo "SKIP containers: deploy/ and the container checks are unchanged from main" \
+    echo "SKIP containers: deploy/, setup.sh, BUILD files and the container checks are unchanged from main" \
       "(tools/checks/k8s_containers.sh --force runs it anyway)"
     exit 0
   fi
@@ -39,7 +47,10 @@ if ((!force)); then
     exit 0
   fi
 fi
-tools/setup.sh --with-containers
 mkdir -p "$cache"
-/usr/bin/python3 tools/checks/k8s_containers.py --base "$cache/debian-bookworm-base.tar"
+# One run at a time per machine: the images, tags and caches are shared.
+exec 9>>"$cache/lock"
+flock 9
+tools/setup.sh --with-containers
+/usr/bin/python3 tools/checks/k8s_containers.py --base "$cache/debian-bookworm-base.tar" "${keep[@]}"
 echo "$inputs" >"$cache/passed"
