@@ -29,8 +29,13 @@ inputs=$(git ls-files -co --exclude-standard -- "${paths[@]}" | sort -u | xargs 
 if ((!force)); then
   # Changed: against the branch point from main (uncommitted edits count),
   # and not already passed on this machine with these exact inputs.
-  base=$(git merge-base main HEAD 2>/dev/null || true)
-  if [[ -n "$base" ]] && git diff --quiet "$base" -- "${paths[@]}" &&
+  base=$(git merge-base main HEAD 2>/dev/null || git merge-base origin/main HEAD 2>/dev/null || true)
+  if [[ -z "$base" ]]; then
+    echo "SKIP containers: no main branch here to compare with" \
+      "(tools/checks/k8s_containers.sh --force runs it anyway)"
+    exit 0
+  fi
+  if git diff --quiet "$base" -- "${paths[@]}" &&
     [[ -z "$(git ls-files -o --exclude-standard -- "${paths[@]}")" ]]; then
     echo "SKIP containers: deploy/, setup.sh, BUILD files and the container checks are unchanged from main" \
       "(tools/checks/k8s_containers.sh --force runs it anyway)"
