@@ -30,7 +30,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import k8s_run  # noqa: E402
-from k8s_images import ULIMITS, base_images, build_image, podman  # noqa: E402
+from k8s_images import ULIMITS, base_images, build_image, podman, prepare_data, sample_export  # noqa: E402
 from k8s_run import ROOT, kube  # noqa: E402
 
 PREFIX = f"pserve-check-{os.getpid()}"
@@ -61,6 +61,13 @@ def security_args(pod):
     return args
 
 
+def volume_owner(pod):
+    """(uid, gid) a writable volume gets: the pod's user, its fsGroup."""
+    psc = pod.spec.get("securityContext") or {}
+    uid = psc.get("runAsUser", 0)
+    return uid, psc.get("fsGroup", psc.get("runAsGroup", uid))
+
+
 class Cluster:
     """The overlay's pods as podman containers on one network; owns them."""
 
@@ -86,8 +93,8 @@ class Cluster:
             if fresh_scratch and kube.volume_sources(pod)[path][0] == "scratch":
                 shutil.rmtree(host, ignore_errors=True)
                 os.makedirs(host)
-            if not read_only:
-                os.chown(host, 10001, 10001)
+            if not read_only:  # what fsGroup does to a pod's writable volumes
+                os.chown(host, *volume_owner(pod))
             args += ["-v", f"{host}:{path}:{'ro' if read_only else 'rw'}"]
         for key, value in pod.env.items():
             if key != "HOSTNAME":
@@ -226,27 +233,12 @@ def clean_run(cluster, servers, workers):
     if not local or not os.path.exists(local) or os.path.getsize(local) == 0:
         return False, f"the Job completed but rank 0 wrote no {export}"
     shutil.copy(local, os.path.join(cluster.work, "clean-model.bin"))
-    sample = sample_export(cluster, workers[0], export, local)
+    sample = sample_export(cluster.data_dir, workers[0], export, local)
     return True, (f"{len(servers)} servers SERVING before the workers started, their processes "
                   "as their securityContext says (uids, no capabilities, no_new_privs, root "
                   "filesystem), Job completed "
                   f"({len(workers)} indices), rank 0 exported {export} ({os.path.getsize(local)} bytes); "
                   f"ps_generate in the CPU worker image (the toolbox pod's) samples it: {sample!r}")
-
-
-def sample_export(cluster, worker, export, local):
-    """Reads the export as docs/deploy.md does through the toolbox pod: the
-    CPU worker image's ps_generate with the data's tokenizer, both volumes
-    read-only. Returns the sampled text; RuntimeError if it fails."""
-    out = podman("run", "--rm", "--user", "10001:10001", "--read-only", "--cap-drop=ALL", *ULIMITS,
-                 "--network", "none", "-v", f"{cluster.data_dir}:/data:ro",
-                 "-v", f"{os.path.dirname(local)}:{os.path.dirname(export)}:ro",
-                 "--entrypoint", "/usr/local/bin/ps_generate", worker.container["image"],
-                 f"--model={export}", f"--tokenizer={worker.env['TOKENIZER']}", "--prompt=Never trust a",
-                 "--max_tokens=24", "--seed=1")
-    if not out.stdout.strip():
-        raise RuntimeError(f"ps_generate printed nothing: {out.stderr.strip()[-300:]}")
-    return out.stdout.strip()
 
 
 def last_step(log):
@@ -317,16 +309,6 @@ def fault_verdict(cluster, victim, workers, killed_at):
     if not same:
         return False, f"{facts}, but its export differs from the clean run's"
     return True, f"{facts}; export byte-identical to the clean run's"
-
-
-def prepare_data(image, data_dir):
-    """Token shards made by the worker image's own ps_prepare, as the
-    storage kit's toolbox would."""
-    os.makedirs(data_dir, exist_ok=True)
-    os.chown(data_dir, 10001, 10001)
-    podman("run", "--rm", "--user", "10001:10001", "--read-only", "--cap-drop=ALL", *ULIMITS,
-           "-v", "/usr/share/games/fortunes:/in:ro", "-v", f"{data_dir}:/data:rw",
-           "--entrypoint", "/usr/local/bin/ps_prepare", image, "--input=/in/art", "--out_dir=/data")
 
 
 def fresh(cluster, work):

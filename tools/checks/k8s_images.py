@@ -2,9 +2,11 @@
 """Images for the container check (k8s_containers.py): podman itself (with
 runc: crun refuses these VMs' hybrid cgroup layout), the Debian base images
 made with mmdebstrap from Debian's archive and tagged with the names the
-Dockerfiles use (no registry is reachable), and podman builds of
-deploy/docker's Dockerfiles from the repository root. Single-threaded; each
-call blocks until podman returns.
+Dockerfiles use (no registry is reachable), podman builds of
+deploy/docker's Dockerfiles from the repository root, and the two steps of
+the storage kit's toolbox pod run in the CPU worker image (staging the data,
+sampling the export). Single-threaded; each call blocks until podman
+returns.
 """
 
 import os
@@ -23,6 +25,9 @@ PODMAN = ["podman", "--runtime", "runc"]
 ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
 BASE_TAGS = ("debian:12.11", "debian:12.11-slim")
 BUILD_TIMEOUT_S = 3600
+# deploy/k8s/storage/toolbox.yaml's runAsUser:runAsGroup, for the steps that
+# stand in for the toolbox pod (staging the data, sampling the export).
+TOOLBOX_USER = (10001, 10001)
 
 
 def podman(*args, check=True, timeout=120):
@@ -81,3 +86,28 @@ def build_image(image, cache_dir):
     if rc != 0:
         raise RuntimeError(f"podman build -f {dockerfile} failed (exit {rc}): {k8s_run.tail(log, 12)}")
     print(f"PASS image {image}: built from {dockerfile} in {time.monotonic() - start:.0f}s", flush=True)
+
+
+def prepare_data(image, data_dir):
+    """Token shards made by the worker image's own ps_prepare, as the
+    storage kit's toolbox would."""
+    os.makedirs(data_dir, exist_ok=True)
+    os.chown(data_dir, *TOOLBOX_USER)
+    podman("run", "--rm", "--user", "%d:%d" % TOOLBOX_USER, "--read-only", "--cap-drop=ALL", *ULIMITS,
+           "-v", "/usr/share/games/fortunes:/in:ro", "-v", f"{data_dir}:/data:rw",
+           "--entrypoint", "/usr/local/bin/ps_prepare", image, "--input=/in/art", "--out_dir=/data")
+
+
+def sample_export(data_dir, worker, export, local):
+    """Reads the export as docs/deploy.md does through the toolbox pod: the
+    CPU worker image's ps_generate with the data's tokenizer, both volumes
+    read-only. Returns the sampled text; RuntimeError if it fails."""
+    out = podman("run", "--rm", "--user", "%d:%d" % TOOLBOX_USER, "--read-only", "--cap-drop=ALL", *ULIMITS,
+                 "--network", "none", "-v", f"{data_dir}:/data:ro",
+                 "-v", f"{os.path.dirname(local)}:{os.path.dirname(export)}:ro",
+                 "--entrypoint", "/usr/local/bin/ps_generate", worker.container["image"],
+                 f"--model={export}", f"--tokenizer={worker.env['TOKENIZER']}", "--prompt=Never trust a",
+                 "--max_tokens=24", "--seed=1")
+    if not out.stdout.strip():
+        raise RuntimeError(f"ps_generate printed nothing: {out.stderr.strip()[-300:]}")
+    return out.stdout.strip()
