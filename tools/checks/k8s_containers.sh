@@ -4,12 +4,13 @@
 # containers. Slow from cold (packages and a full compile in the image
 # build), so from tools/test.sh it runs only once it has passed on this
 # machine (a first --force run), and then only when its inputs (deploy/,
-# tools/setup.sh, the container checks) differ from main and have not passed
-# here with these exact contents.
+# tools/setup.sh, BUILD files, Bazel settings, the container checks) differ
+# from main and have not passed here with these exact contents.
 # Usage: tools/checks/k8s_containers.sh [--force [--keep DIR]]
 #   --force: run regardless; --keep DIR: leave the renders, volumes and
 #   every container's log in DIR.
 set -euo pipefail
+{ # Read whole before it runs: a run takes long, the file may change meanwhile.
 cd "$(dirname "$0")/../.."
 cache="$HOME/.cache/pserve-containers"
 force=0
@@ -59,3 +60,5 @@ flock 9
 tools/setup.sh --with-containers
 /usr/bin/python3 tools/checks/k8s_containers.py --base "$cache/debian-bookworm-base.tar" "${keep[@]}"
 echo "$inputs" >"$cache/passed"
+exit 0
+}
