@@ -172,13 +172,13 @@ absl::StatusOr<bool> ShardStore::Push(int i, int rank, int64_t step,
 void ShardStore::ApplyOptimizer(Chunk& c, const float* grad) {
   // Elementwise, so any split gives the same bits; ranges start on cache
   // lines of the chunk and are long enough to amortise the hand-off.
-  constexpr int64_t kAlign = 16, kMinItems = 1 << 15;
+  constexpr int64_t kAlign = 16, kGrain = 1 << 15;
   float* p = c.param.data();
   float* m = c.m.empty() ? nullptr : c.m.data();
   float* v = c.v.empty() ? nullptr : c.v.data();
   const int64_t step = c.updates;
-  update_pool_.ParallelFor(static_cast<int64_t>(c.param.size()), kAlign,
-                           kMinItems, [&](int64_t b, int64_t e) {
+  update_pool_.ParallelFor(static_cast<int64_t>(c.param.size()), kAlign, kGrain,
+                           [&](int64_t b, int64_t e) {
                              ApplyUpdate(config_.optimizer, step, p + b,
                                          grad + b,
                                          m == nullptr ? nullptr : m + b,

@@ -53,15 +53,15 @@ void UpdatePool::HelperLoop() {
   }
 }
 
-void UpdatePool::ParallelFor(int64_t n, int64_t align, int64_t min_items,
+void UpdatePool::ParallelFor(int64_t n, int64_t align, int64_t grain,
                              const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   align = std::max<int64_t>(1, align);
-  const int64_t by_size =
-      std::max<int64_t>(1, n / std::max<int64_t>(1, min_items));
+  const int64_t by_size = n / std::max<int64_t>(1, grain);
   const int ranges = static_cast<int>(
-      std::min<int64_t>({threads_, by_size, (n + align - 1) / align}));
-  if (ranges <= 1) {
+      std::min<int64_t>({std::max<int64_t>(threads_, by_size),
+                         (n + align - 1) / align, int64_t{1} << 20}));
+  if (ranges <= 1 || threads_ == 1) {
     fn(0, n);
     return;
   }

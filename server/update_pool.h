@@ -32,11 +32,12 @@ class UpdatePool {
   int threads() const { return threads_; }
 
   // Calls fn(begin, end) over contiguous ranges that cover [0, n) exactly
-  // once, one range per thread; range boundaries are multiples of `align`
-  // (>= 1) and no range but the last is shorter than `min_items`. Blocks
-  // until every range has run; runs inline when one range suffices. fn must
-  // not throw.
-  void ParallelFor(int64_t n, int64_t align, int64_t min_items,
+  // once: about n / grain ranges (at least one per thread while n allows,
+  // none shorter than `align` items but the last), on boundaries that are
+  // multiples of `align` (>= 1). Threads take ranges as they come free, so a
+  // thread the OS parks does not hold up the rest. Blocks until every range
+  // has run; runs inline when one range suffices. fn must not throw.
+  void ParallelFor(int64_t n, int64_t align, int64_t grain,
                    const std::function<void(int64_t, int64_t)>& fn);
 
  private:

@@ -19,10 +19,10 @@ namespace {
 using Ranges = std::vector<std::pair<int64_t, int64_t>>;
 
 // The ranges one ParallelFor call handed out, sorted by begin.
-Ranges Split(UpdatePool& pool, int64_t n, int64_t align, int64_t min_items) {
+Ranges Split(UpdatePool& pool, int64_t n, int64_t align, int64_t grain) {
   absl::Mutex mu;
   Ranges got;
-  pool.ParallelFor(n, align, min_items, [&](int64_t b, int64_t e) {
+  pool.ParallelFor(n, align, grain, [&](int64_t b, int64_t e) {
     absl::MutexLock lock(&mu);
     got.push_back({b, e});
   });
@@ -45,13 +45,18 @@ TEST_CASE("ParallelFor tiles [0, n) on aligned boundaries") {
   for (int threads : {1, 2, 3, 8}) {
     UpdatePool pool(threads);
     for (int64_t n : {0, 1, 15, 16, 17, 1000, 100003}) {
-      const Ranges r = Split(pool, n, 16, 1);
+      const Ranges r = Split(pool, n, 16, 4096);
       INFO("threads " << threads << " n " << n);
       CHECK(Tiles(r, n, 16));
-      CHECK(r.size() <= static_cast<size_t>(threads));
-      if (n >= 16 * threads) CHECK(r.size() == static_cast<size_t>(threads));
+      const int64_t want =
+          threads == 1
+              ? 1
+              : std::min<int64_t>((n + 15) / 16,
+                                  std::max<int64_t>(threads, n / 4096));
+      if (n > 0) CHECK(r.size() == static_cast<size_t>(want));
     }
-    CHECK(Split(pool, 1000, 1, 600).size() == 1);  // min_items honoured
+    CHECK(Split(pool, 1000, 1, 10).size() ==
+          (threads == 1 ? 1u : 100u));  // ranges of about `grain`
   }
 }
 
