@@ -123,6 +123,66 @@ void Mutex::LockWhen(const Condition& cond) {
   __tsan_mutex_post_lock(this, 0, 0);
 }
 
+void Mutex::ReaderLockWhen(const Condition& cond) {
+  PSERVE_REAL(void (*)(Mutex*, const Condition&),
+              "_ZN4absl7debian35Mutex14ReaderLockWhenERKNS0_9ConditionE", this,
+              cond);
+  __tsan_mutex_pre_lock(this, __tsan_mutex_read_lock);
+  real(this, cond);
+  __tsan_mutex_post_lock(this, __tsan_mutex_read_lock, 0);
+}
+
+// The timed LockWhen variants (Notification::WaitForNotificationWithTimeout
+// uses one) hold the lock on return whether or not the condition became
+// true, so they are plain locks to TSan.
+bool Mutex::LockWhenWithTimeout(const Condition& cond, absl::Duration timeout) {
+  PSERVE_REAL(
+      bool (*)(Mutex*, const Condition&, absl::Duration),
+      "_ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_"
+      "8DurationE",
+      this, cond, timeout);
+  __tsan_mutex_pre_lock(this, 0);
+  const bool met = real(this, cond, timeout);
+  __tsan_mutex_post_lock(this, 0, 0);
+  return met;
+}
+
+bool Mutex::LockWhenWithDeadline(const Condition& cond, absl::Time deadline) {
+  PSERVE_REAL(
+      bool (*)(Mutex*, const Condition&, absl::Time),
+      "_ZN4absl7debian35Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_"
+      "4TimeE",
+      this, cond, deadline);
+  __tsan_mutex_pre_lock(this, 0);
+  const bool met = real(this, cond, deadline);
+  __tsan_mutex_post_lock(this, 0, 0);
+  return met;
+}
+
+bool Mutex::ReaderLockWhenWithTimeout(const Condition& cond,
+                                      absl::Duration timeout) {
+  PSERVE_REAL(bool (*)(Mutex*, const Condition&, absl::Duration),
+              "_ZN4absl7debian35Mutex25ReaderLockWhenWithTimeoutERKNS0_"
+              "9ConditionENS0_8DurationE",
+              this, cond, timeout);
+  __tsan_mutex_pre_lock(this, __tsan_mutex_read_lock);
+  const bool met = real(this, cond, timeout);
+  __tsan_mutex_post_lock(this, __tsan_mutex_read_lock, 0);
+  return met;
+}
+
+bool Mutex::ReaderLockWhenWithDeadline(const Condition& cond,
+                                       absl::Time deadline) {
+  PSERVE_REAL(bool (*)(Mutex*, const Condition&, absl::Time),
+              "_ZN4absl7debian35Mutex26ReaderLockWhenWithDeadlineERKNS0_"
+              "9ConditionENS0_4TimeE",
+              this, cond, deadline);
+  __tsan_mutex_pre_lock(this, __tsan_mutex_read_lock);
+  const bool met = real(this, cond, deadline);
+  __tsan_mutex_post_lock(this, __tsan_mutex_read_lock, 0);
+  return met;
+}
+
 void Mutex::Await(const Condition& cond) {
   PSERVE_REAL(void (*)(Mutex*, const Condition&),
               "_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE", this, cond);
