@@ -9,6 +9,8 @@
 //   --suite=worker  CPU training step tokens/s of pserve's Gpt vs PyTorch
 //                   on the same model, batch, optimizer and thread count,
 //                   and its flop rate vs the machine's sgemm.
+//   --suite=e2e     step time of one sync worker training through 2 local
+//                   servers vs the same loop with AdamW in-process.
 //   --suite=update  AdamW of GPT-2 124M through the server's ShardStore on
 //                   every core vs memcpy on every core.
 // The ps and soak suites start their servers with --server_flags (e.g. TLS
@@ -30,7 +32,7 @@
 #include "tools/ps_bench_suites.h"
 
 ABSL_FLAG(std::string, suite, "ps",
-          "which benchmark: ps, soak, worker or update");
+          "which benchmark: ps, soak, worker, e2e or update");
 ABSL_FLAG(std::string, server_binary, "",
           "path of ps_server (default: beside this binary in bazel-bin)");
 ABSL_FLAG(int, rounds, 5, "timed push+pull rounds per client count");
@@ -95,9 +97,10 @@ int main(int argc, char** argv) {
   (void)pserve::SetupLogging("bench", 0, "warn");
   pserve::KeepLargeAllocationsWarm();
   const std::string suite = absl::GetFlag(FLAGS_suite);
-  if (suite == "ps" || suite == "soak") {
+  if (suite == "ps" || suite == "soak" || suite == "e2e") {
     absl::StatusOr<pserve::BenchServers> servers = BenchServersFromFlags();
     if (!servers.ok()) return Fail(std::string(servers.status().message()));
+    if (suite == "e2e") return pserve::RunE2eSuite(binary);
     if (suite == "ps")
       return pserve::RunPsSuite(*servers, absl::GetFlag(FLAGS_rounds));
     const int seconds = absl::GetFlag(FLAGS_seconds);
@@ -110,7 +113,7 @@ int main(int argc, char** argv) {
   if (suite == "update") return pserve::RunUpdateSuite();
   std::fprintf(
       stderr,
-      "ps_bench: --suite=%s is unknown: use ps, soak, worker or update\n",
+      "ps_bench: --suite=%s is unknown: use ps, soak, worker, e2e or update\n",
       suite.c_str());
   return 2;
 }

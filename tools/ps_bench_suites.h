@@ -31,6 +31,9 @@ int RunPsSuite(const BenchServers& servers, int rounds);
 // on any failed RPC or server RSS growth over 5% after warm-up.
 int RunSoakSuite(const BenchServers& servers, int seconds, int clients);
 int RunWorkerSuite();
+// One sync worker (the Trainer) through 2 local servers vs the same loop
+// with AdamW in-process, small and wide models: ps_overhead per model.
+int RunE2eSuite(const std::string& server_binary);
 // AdamW over GPT-2 124M through the server's ShardStore on all cores
 // (--update_threads) against memcpy on the same threads.
 int RunUpdateSuite();

@@ -101,6 +101,10 @@ absl::Status Trainer::ConnectAndDeclare() {
       return absl::InternalError("server layout differs from the model's");
   pusher_ = std::make_unique<GradientPusher>(client_.get(), model_.get(),
                                              host_model_);
+  if (host_model_ && options_.overlap_pull)
+    puller_ =
+        std::make_unique<ParamPuller>(client_.get(), options_.config.num_layers,
+                                      pusher_->schedule(), model_->params());
   return absl::OkStatus();
 }
 
@@ -108,8 +112,25 @@ float* Trainer::HostParams() {
   return host_model_ ? model_->params() : host_params_.data();
 }
 
+int64_t Trainer::MinVersion(int64_t step) const {
+  return options_.mode == MODE_SYNC ? step : 0;
+}
+
+absl::Status Trainer::PrepareParameters(int64_t step) {
+  if (puller_ == nullptr) return PullParameters(step);
+  if (!puller_->Started(step)) puller_->StartAll(step, MinVersion(step));
+  const bool checkpoint = options_.rank == 0 && options_.checkpoint_every > 0 &&
+                          step > 0 && step % options_.checkpoint_every == 0;
+  const bool eval = eval_ && options_.rank == 0 && options_.eval_every > 0 &&
+                    step % options_.eval_every == 0;
+  // Only OverlappedStep's forward waits per layer.
+  const bool gated = options_.grad_accum_steps == 1 && options_.grad_clip == 0;
+  return checkpoint || eval || !gated ? puller_->WaitAll() : absl::OkStatus();
+}
+
 absl::Status Trainer::PullParameters(int64_t step) {
-  const int64_t min_version = options_.mode == MODE_SYNC ? step : 0;
+  if (puller_ != nullptr) puller_->Reset();  // nothing else writes params
+  const int64_t min_version = MinVersion(step);
   const PsClient::Ticket pull =
       client_->PullAsync(HostParams(), min_version, step);
   const Clock::time_point start = Clock::now();
@@ -129,8 +150,13 @@ absl::Status Trainer::PullParameters(int64_t step) {
 absl::StatusOr<double> Trainer::OverlappedStep(int64_t step) {
   train_->NextBatch(inputs_.data(), targets_.data());
   absl::StatusOr<float> loss = model_->Forward(
-      inputs_.data(), targets_.data(), options_.batch_size, options_.seq_len);
+      inputs_.data(), targets_.data(), options_.batch_size, options_.seq_len,
+      puller_ ? puller_->ForwardGate() : nullptr);
   if (!loss.ok()) return loss.status();
+  if (puller_ != nullptr) {
+    absl::Status pulled = puller_->WaitAll();
+    if (!pulled.ok()) return pulled;
+  }
   const PushTag tag{step, options_.batch_size * int64_t{options_.seq_len},
                     static_cast<double>(*loss)};
   absl::Status s = model_->Backward(pusher_->OverlapCallback(tag));
@@ -184,7 +210,7 @@ absl::StatusOr<double> Trainer::AccumulatedStep(int64_t step) {
 
 absl::StatusOr<double> Trainer::TrainStep(int64_t step, StepTiming* timing) {
   Clock::time_point start = Clock::now();
-  absl::Status s = PullParameters(step);
+  absl::Status s = PrepareParameters(step);
   if (!s.ok()) return s;
   timing->pull_s = SecondsSince(start);
   if (options_.rank == 0 && options_.checkpoint_every > 0 && step > 0 &&
@@ -203,10 +229,20 @@ absl::StatusOr<double> Trainer::TrainStep(int64_t step, StepTiming* timing) {
   absl::StatusOr<double> loss =
       overlap ? OverlappedStep(step) : AccumulatedStep(step);
   timing->compute_s = SecondsSince(compute);
+  if (puller_ != nullptr) {  // the forward's waits for parameters
+    const double waited = puller_->TakeWaitSeconds();
+    timing->pull_s += waited;
+    timing->compute_s -= waited;
+  }
   Clock::time_point push = Clock::now();
   s = pusher_->Wait();  // before the gradient buffers change again
   if (!loss.ok()) return loss.status();
   if (!s.ok()) return s;
+  // The next step's pull follows every push of this one (sync: the servers
+  // answer once the step is applied), and its forward starts as the first
+  // groups arrive (docs/architecture.md, "Overlapping the pull").
+  if (puller_ != nullptr && !puller_->Started(step + 1))
+    puller_->StartAll(step + 1, MinVersion(step + 1));
   timing->push_s = SecondsSince(push);
   timing->total_s = timing->pull_s + timing->compute_s + timing->push_s;
   return loss;
@@ -262,7 +298,9 @@ void Trainer::NoteGlobalLoss() {
 }
 
 absl::Status Trainer::Finish() {
-  absl::Status s = PullParameters(result_.steps);
+  absl::Status s = puller_ != nullptr && puller_->Started(result_.steps)
+                       ? puller_->WaitAll()
+                       : PullParameters(result_.steps);
   if (!s.ok()) return s;
   NoteGlobalLoss();  // the final pull carries the last step's
   if (eval_) {
@@ -285,6 +323,7 @@ absl::StatusOr<int64_t> Trainer::RecoverFrom(int64_t step,
     return absl::Status(s.code(),
                         absl::StrCat(s.message(), " (after ", kMaxRecoveries,
                                      " recoveries: giving up)"));
+  if (puller_ != nullptr) puller_->Reset();  // pulls of a failed step
   absl::StatusOr<int64_t> next = recovery_->Recover(step, s);
   if (!next.ok()) return next.status();
   train_->Seek(*next);
@@ -337,6 +376,8 @@ absl::StatusOr<TrainResult> Trainer::Run() {
   if (result_.stop_signal == 0) {
     absl::Status s = Finish();
     if (!s.ok()) return s;
+  } else if (puller_ != nullptr) {
+    puller_->Reset();  // a sync pull of the next step may never be answered
   }
   return result_;
 }

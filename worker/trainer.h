@@ -21,6 +21,7 @@
 #include "worker/evaluator.h"
 #include "worker/grad_pusher.h"
 #include "worker/model/gpt.h"
+#include "worker/param_puller.h"
 #include "worker/recovery.h"
 #include "worker/train_metrics.h"
 #include "worker/worker_flags.h"
@@ -67,6 +68,10 @@ class Trainer {
   // After a failed step: the step to continue at, or the error.
   absl::StatusOr<int64_t> RecoverFrom(int64_t step, const absl::Status& s);
   absl::Status PullParameters(int64_t step);
+  // The pull of `step`'s parameters before its forward: the plain blocking
+  // pull, or with the puller only what checkpoint and evaluation need.
+  absl::Status PrepareParameters(int64_t step);
+  int64_t MinVersion(int64_t step) const;
   absl::Status CheckpointServers(int64_t step);
   absl::StatusOr<double> TrainStep(int64_t step, StepTiming* timing);
   absl::StatusOr<double> OverlappedStep(int64_t step);
@@ -88,6 +93,9 @@ class Trainer {
   int64_t first_step_ = 0;  // where Declare said to start
   int recoveries_ = 0;
   std::unique_ptr<GradientPusher> pusher_;
+  // CPU backend with --overlap_pull: pulls into the model's parameters
+  // group by group, gated per layer in Forward. Null otherwise.
+  std::unique_ptr<ParamPuller> puller_;
   std::unique_ptr<TrainMetrics> metrics_;
   std::optional<DataLoader> train_;
   std::optional<Evaluator> eval_;

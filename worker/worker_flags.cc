@@ -71,6 +71,12 @@ ABSL_FLAG(double, grad_clip, 0.0,
           "Clip this worker's gradient to this global L2 norm before pushing; "
           "0 (default) turns clipping off. Clipping needs the whole gradient "
           "before pushing, so it disables the per-layer push overlap.");
+ABSL_FLAG(bool, overlap_pull, true,
+          "CPU backend: pull the next step's parameters group by group while "
+          "this step still runs (sync: issued as each gradient group is "
+          "pushed, the servers answer once the step is applied) and start "
+          "the forward pass layer by layer as they arrive; false: one pull "
+          "before each forward. The parameters are the same bits either way.");
 ABSL_FLAG(uint64_t, seed, 0,
           "Seed of the data order and of the model's initialisation (the same "
           "on every worker).");
@@ -285,6 +291,7 @@ absl::Status ReadTraining(WorkerOptions* o) {
   o->eval_batches = absl::GetFlag(FLAGS_eval_batches);
   o->grad_accum_steps = absl::GetFlag(FLAGS_grad_accum_steps);
   o->grad_clip = absl::GetFlag(FLAGS_grad_clip);
+  o->overlap_pull = absl::GetFlag(FLAGS_overlap_pull);
   o->seed = absl::GetFlag(FLAGS_seed);
   o->log_every = absl::GetFlag(FLAGS_log_every);
   if (o->steps < 0) return Invalid("steps", "must be >= 0");

@@ -42,7 +42,8 @@ struct WorkerOptions {
   int64_t eval_every = 0;  // 0: only at the end
   int eval_batches = 10;
   int grad_accum_steps = 1;
-  double grad_clip = 0.0;  // 0: off
+  double grad_clip = 0.0;    // 0: off
+  bool overlap_pull = true;  // CPU backend: see --overlap_pull
   uint64_t seed = 0;
   int64_t chunk_bytes = 4 << 20;
   std::string export_path;

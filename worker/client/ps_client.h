@@ -144,6 +144,10 @@ class PsClient {
   // also stores the smallest version received in *version (may be null).
   // Waiting again on a finished ticket returns the same at once.
   absl::Status Wait(const Ticket& ticket, int64_t* version = nullptr);
+  // Asks the ticket's calls to stop (a pull waiting server-side for a
+  // version that will not come): they finish CANCELLED unless already done.
+  // Wait for the ticket before reusing its buffer. Never blocks.
+  void Cancel(const Ticket& ticket);
   // Waits at most `timeout` (zero: polls); true when the ticket is done.
   bool WaitFor(const Ticket& ticket, absl::Duration timeout);
 
@@ -178,6 +182,7 @@ class PsClient {
                    int64_t min_version, int64_t clock);
   Ticket StartPush(const std::vector<Batch>& batches, const float* grads,
                    const PushTag& tag);
+  // Issues every call of `op` (from a caller's thread).
   void Start(const std::shared_ptr<AsyncOp>& op);
   // Issues (again, for a retry) call `i` of `op`; its callback finishes it.
   void Issue(AsyncOp* op, int i);
@@ -186,7 +191,9 @@ class PsClient {
   void OnReply(AsyncOp* op, int i, const grpc::Status& status);
   absl::Status CheckReply(AsyncOp& op, int i, const grpc::Status& status,
                           int64_t* version);
-  void Finish(AsyncOp& op, const absl::Status& s, int64_t version);
+  // Records the end of one call of `op` (`held`: op.mu is already held).
+  void Finish(AsyncOp& op, const absl::Status& s, int64_t version,
+              absl::MutexLock* held = nullptr);
   void WaitForInflight();
   // INVALID_ARGUMENT for an index outside layout().chunks(),
   // FAILED_PRECONDITION before Init; `what` names the call.

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "grpcpp/alarm.h"
@@ -40,6 +41,7 @@ struct AsyncOp {
   int outstanding ABSL_GUARDED_BY(mu) = 0;
   absl::Status error ABSL_GUARDED_BY(mu);  // the first
   int64_t min_version ABSL_GUARDED_BY(mu) = INT64_MAX;
+  bool cancelled ABSL_GUARDED_BY(mu) = false;
   // Keeps the op alive while its calls are in flight; at the end handed to
   // the client, which drops it on a caller's thread: a ClientContext must
   // not be destroyed inside its own completion callback.
@@ -89,6 +91,8 @@ std::shared_ptr<AsyncOp> NewOp(bool pull, size_t calls) {
   op->pull = pull;
   op->method = pull ? kPullMethod : kPushMethod;
   op->calls.resize(calls);
+  absl::MutexLock lock(&op->mu);
+  op->outstanding = static_cast<int>(calls);  // not done until they finish
   return op;
 }
 
@@ -144,7 +148,7 @@ PsClient::Ticket PsClient::StartPush(const std::vector<Batch>& batches,
 }
 
 void PsClient::Start(const std::shared_ptr<AsyncOp>& op) {
-  std::vector<std::shared_ptr<AsyncOp>> finished;
+  std::vector<std::shared_ptr<AsyncOp>> finished;  // dropped on return
   {
     absl::MutexLock lock(&inflight_mu_);
     finished.swap(finished_);
@@ -152,17 +156,19 @@ void PsClient::Start(const std::shared_ptr<AsyncOp>& op) {
     ++inflight_;
   }
   op->self = op;
-  {
-    absl::MutexLock lock(&op->mu);
-    op->outstanding = static_cast<int>(op->calls.size());
-  }
   for (size_t i = 0; i < op->calls.size(); ++i)
     Issue(op.get(), static_cast<int>(i));
 }
 
 void PsClient::Issue(AsyncOp* op, int i) {
   AsyncCall& call = op->calls[i];
-  call.ctx = std::make_unique<grpc::ClientContext>();
+  {
+    absl::MutexLock lock(&op->mu);  // against Cancel
+    if (op->cancelled)
+      return Finish(*op, absl::CancelledError("pull or push cancelled"),
+                    INT64_MAX, &lock);
+    call.ctx = std::make_unique<grpc::ClientContext>();
+  }
   SetDeadline(*call.ctx, op->timeout);
   call.response.Clear();
   RawStub(call.server, call.index)
@@ -199,7 +205,12 @@ void PsClient::OnReply(AsyncOp* op, int i, const grpc::Status& status) {
   absl::Status s = CheckReply(*op, i, status, &version);
   AsyncCall& call = op->calls[i];
   call.response.Clear();
-  if (!s.ok()) {
+  bool cancelled;
+  {
+    absl::MutexLock lock(&op->mu);
+    cancelled = op->cancelled;
+  }
+  if (!s.ok() && !cancelled) {
     if (call.retrier == nullptr)
       call.retrier = std::make_unique<Retrier>(
           &options_.retry, options_.servers[call.server], call.server,
@@ -218,10 +229,12 @@ void PsClient::OnReply(AsyncOp* op, int i, const grpc::Status& status) {
   Finish(*op, s, version);
 }
 
-void PsClient::Finish(AsyncOp& op, const absl::Status& s, int64_t version) {
+void PsClient::Finish(AsyncOp& op, const absl::Status& s, int64_t version,
+                      absl::MutexLock* held) {
   std::shared_ptr<AsyncOp> self;
   {
-    absl::MutexLock lock(&op.mu);
+    std::optional<absl::MutexLock> lock;
+    if (held == nullptr) lock.emplace(&op.mu);
     if (!s.ok() && op.error.ok()) op.error = s;
     op.min_version = std::min(op.min_version, version);
     if (--op.outstanding > 0) return;
@@ -240,6 +253,16 @@ absl::Status PsClient::Wait(const Ticket& ticket, int64_t* version) {
   if (version != nullptr)
     *version = op.min_version == INT64_MAX ? 0 : op.min_version;
   return op.error;
+}
+
+void PsClient::Cancel(const Ticket& ticket) {
+  if (ticket.op_ == nullptr) return;
+  AsyncOp& op = *ticket.op_;
+  absl::MutexLock lock(&op.mu);
+  op.cancelled = true;
+  if (op.outstanding == 0) return;
+  for (AsyncCall& call : op.calls)
+    if (call.ctx != nullptr) call.ctx->TryCancel();
 }
 
 bool PsClient::WaitFor(const Ticket& ticket, absl::Duration timeout) {

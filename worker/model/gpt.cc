@@ -107,7 +107,8 @@ void Gpt::EnsureActivationGrads() {
 }
 
 absl::StatusOr<float> Gpt::Forward(const int32_t* inputs,
-                                   const int32_t* targets, int B, int T) {
+                                   const int32_t* targets, int B, int T,
+                                   const LayerCallback& before_layer) {
   if (B < 1 || T < 1 || T > config_.max_seq_len) {
     return absl::InvalidArgumentError(absl::StrCat(
         "Gpt::Forward needs B >= 1 and 1 <= T <= ", config_.max_seq_len,
@@ -127,9 +128,14 @@ absl::StatusOr<float> Gpt::Forward(const int32_t* inputs,
   EnsureActivations(B, T);
   const int C = config_.channels, L = config_.num_layers;
   backend_->CopyIntFromHost(inputs_, inputs, n);
+  if (before_layer) before_layer(-1);
   backend_->EncoderForward(acts_.encoded, inputs_, param(kWte), param(kWpe), B,
                            T, C);
-  for (int l = 0; l < L; ++l) LayerForward(l);
+  for (int l = 0; l < L; ++l) {
+    if (before_layer) before_layer(l);
+    LayerForward(l);
+  }
+  if (before_layer) before_layer(L);
   const float* last_residual = acts_.residual3 + (L - 1) * n * C;
   backend_->LayerNormForward(acts_.lnf, acts_.lnf_mean, acts_.lnf_rstd,
                              last_residual, param(kLnfw), param(kLnfb), n, C);

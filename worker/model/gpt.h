@@ -75,8 +75,15 @@ class Gpt {
   // Activations are reallocated only when B*T grows past earlier batches.
   // INVALID_ARGUMENT if B < 1, T < 1, T > max_seq_len or a token is outside
   // [0, vocab_size).
+  // `before_layer` (may be empty) is called on the calling thread before
+  // the first read of each group of parameters: with -1 before the encoder
+  // (wte, wpe), with l in [0, L) before layer l (the l-th slice of every
+  // per-layer tensor) and with L before the final layer norm and the logits
+  // (lnfw, lnfb; wte again), so parameters may still be arriving for the
+  // layers above while the lower ones run.
   absl::StatusOr<float> Forward(const int32_t* inputs, const int32_t* targets,
-                                int B, int T);
+                                int B, int T,
+                                const LayerCallback& before_layer = nullptr);
 
   // Gradients of the last Forward's mean loss into grads (zeroed first).
   // Calls `on_layer` (may be empty) as described at LayerCallback.

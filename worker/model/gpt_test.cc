@@ -115,6 +115,45 @@ TEST_CASE("the layer callback fires L-1..0 then -1, with final gradients") {
   for (int n : covered) REQUIRE(n == 1);  // slices tile the parameters
 }
 
+TEST_CASE("the forward callback fires -1..L before each group's first read") {
+  const GptConfig c = *GptPreset("tiny");
+  auto backend = MakeCpuBackend(1);
+  auto model = Gpt::Create(c, backend.get());
+  REQUIRE(model.ok());
+  Gpt& gpt = **model;
+  const std::vector<float> params = InitParams(c, 11);
+  const int B = 2, T = 16;
+  const auto in = RandomTokens(B * T, c.vocab_size, 4);
+  const auto tg = RandomTokens(B * T, c.vocab_size, 5);
+  gpt.SetParameters(params.data());
+  auto plain = gpt.Forward(in.data(), tg.data(), B, T);
+  REQUIRE(plain.ok());
+  // Parameters are zero until their group's callback sets them: the loss
+  // is the same only if no group is read before its callback.
+  std::vector<float> zeros(gpt.num_parameters(), 0.0f);
+  gpt.SetParameters(zeros.data());
+  std::vector<int> order;
+  auto gated = gpt.Forward(in.data(), tg.data(), B, T, [&](int layer) {
+    order.push_back(layer);
+    std::vector<TensorSlice> group;
+    if (layer == c.num_layers) {
+      group = {{kLnfw, 0, gpt.tensor_size(kLnfw)},
+               {kLnfb, 0, gpt.tensor_size(kLnfb)}};
+    } else if (layer == -1) {
+      group = {{kWte, 0, gpt.tensor_size(kWte)},
+               {kWpe, 0, gpt.tensor_size(kWpe)}};
+    } else {
+      for (const TensorSlice& s : gpt.LayerSlices(layer)) group.push_back(s);
+    }
+    for (const TensorSlice& s : group)
+      std::copy_n(params.data() + gpt.tensor_offset(s.tensor) + s.offset,
+                  s.size, gpt.param(s.tensor) + s.offset);
+  });
+  REQUIRE(gated.ok());
+  CHECK(order == std::vector<int>{-1, 0, 1, 2});
+  CHECK(*gated == *plain);
+}
+
 TEST_CASE("bad inputs are rejected") {
   const GptConfig c = *GptPreset("tiny");
   auto backend = MakeCpuBackend(1);
