@@ -103,6 +103,18 @@ TEST_CASE("tickets in flight start no thread per call") {
   CHECK(threads_during < threads_before + 8);
 }
 
+TEST_CASE("a cancelled ticket finishes CANCELLED without its version") {
+  auto cluster = LocalCluster::Start(1, {"--num_workers=1"});
+  REQUIRE(cluster.ok());
+  auto client = MakeClient(*cluster, 0, SmallModel(1, MODE_SYNC));
+  std::vector<float> p(client->layout().total_params());
+  PsClient::Ticket held = client->PullAsync(p.data(), 1, 1);  // never comes
+  REQUIRE(!client->WaitFor(held, absl::Milliseconds(200)));
+  client->Cancel(held);
+  REQUIRE(client->WaitFor(held, absl::Seconds(10)));
+  CHECK(absl::IsCancelled(client->Wait(held)));
+}
+
 TEST_CASE("the retry policy governs control RPCs too") {
   auto cluster = LocalCluster::Start(1, {"--num_workers=1"});
   REQUIRE(cluster.ok());

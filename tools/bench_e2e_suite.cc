@@ -159,7 +159,7 @@ double TrainerSecondsPerStep(WorkerOptions o, int64_t to) {
 
 }  // namespace
 
-int RunE2eSuite(const std::string& binary) {
+int RunE2eSuite(const BenchServers& servers) {
   const int steps = absl::GetFlag(FLAGS_e2e_steps);
   const int rounds = absl::GetFlag(FLAGS_e2e_rounds);
   const int threads = absl::GetFlag(FLAGS_e2e_threads);
@@ -176,16 +176,17 @@ int RunE2eSuite(const std::string& binary) {
     const std::string data = WriteShard(c.config.vocab_size);
     auto cluster = LocalCluster::Start(
         2,
-        {"--num_workers=1", "--mode=sync", "--optimizer=adamw",
-         absl::StrCat("--lr=", kLr), "--log_level=warn"},
-        binary);
+        servers.With({"--num_workers=1", "--mode=sync", "--optimizer=adamw",
+                      absl::StrCat("--lr=", kLr), "--log_level=warn"}),
+        servers.binary);
     LocalLoop local;
     if (data.empty() || !cluster.ok() || !local.Init(c.config, data, threads)) {
       std::fprintf(stderr, "ps_bench: e2e set-up failed for %s\n",
                    c.name.c_str());
       return 1;
     }
-    const WorkerOptions o = TrainerOptions(c, *cluster, data, threads);
+    WorkerOptions o = TrainerOptions(c, *cluster, data, threads);
+    o.security = servers.security;
     // Warm-up: first touch of every buffer on both sides.
     if (local.Run(1) < 0 || TrainerSecondsPerStep(o, 1) < 0) return 1;
     double ps = 0, in_process = 0;

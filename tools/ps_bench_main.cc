@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
   if (suite == "ps" || suite == "soak" || suite == "e2e") {
     absl::StatusOr<pserve::BenchServers> servers = BenchServersFromFlags();
     if (!servers.ok()) return Fail(std::string(servers.status().message()));
-    if (suite == "e2e") return pserve::RunE2eSuite(binary);
+    if (suite == "e2e") return pserve::RunE2eSuite(*servers);
     if (suite == "ps")
       return pserve::RunPsSuite(*servers, absl::GetFlag(FLAGS_rounds));
     const int seconds = absl::GetFlag(FLAGS_seconds);

@@ -33,7 +33,7 @@ int RunSoakSuite(const BenchServers& servers, int seconds, int clients);
 int RunWorkerSuite();
 // One sync worker (the Trainer) through 2 local servers vs the same loop
 // with AdamW in-process, small and wide models: ps_overhead per model.
-int RunE2eSuite(const std::string& server_binary);
+int RunE2eSuite(const BenchServers& servers);
 // AdamW over GPT-2 124M through the server's ShardStore on all cores
 // (--update_threads) against memcpy on the same threads.
 int RunUpdateSuite();
