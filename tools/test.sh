@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The test command: sets up, builds everything, runs every test, the CUDA
-# build and tools/checks/*.sh (among them the fuzz targets and the soak),
-# and ends with one line "N passed, N failed".
+# The test command: sets up, builds everything, runs every test (the
+# server's, the client's and common's also under ASan + UBSan and TSan), the
+# CUDA build and tools/checks/*.sh (among them the fuzz targets and the
+# soak), and ends with one line "N passed, N failed".
 # Exit status 0 only if nothing failed.
 # Usage: tools/test.sh [bazel test patterns...]   (default: //...)
 set -uo pipefail
@@ -38,6 +39,13 @@ run_tests() {
 }
 
 run_tests "" -- "${patterns[@]}"
+# The network-facing code's unit tests again under AddressSanitizer +
+# UndefinedBehaviorSanitizer and under ThreadSanitizer (.bazelrc configs).
+# Not yet every test: see "Sanitizers" in docs/fuzzing.md for what the
+# others cost and what TSan reports inside Debian's gRPC.
+sanitized=(//server/... //worker/client/... //common/...)
+run_tests "asan: " --config=asan -- "${sanitized[@]}"
+run_tests "tsan: " --config=tsan -- //server/... //worker/client/...
 
 # CUDA targets compile wherever nvcc is present, GPU or not.
 if command -v nvcc >/dev/null || [[ -x /usr/local/cuda/bin/nvcc ]]; then
