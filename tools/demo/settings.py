@@ -10,7 +10,7 @@ TRAIN = {"server_flags": ["--beta2=0.99", "--weight_decay=0.1", "--log_level=inf
 MODELS = {
     # The default: 4 layers, 128 channels, context 128, on BPE-1024 tokens.
     "small": {"worker_flags": ["--model=small", "--channels=128", "--max_seq_len=128"],
-              "batch": 16, "seq": 128, "max_seq": 128, "steps": 600, "lr": 2e-3,
+              "batch": 16, "seq": 128, "max_seq": 128, "steps": 1000, "lr": 3e-3,
               "bpe": 1024, "eval_batches": 8, "max_tokens": 120, "samples": 10},
     "tiny": {"worker_flags": ["--model=tiny"], "batch": 8, "seq": 64, "max_seq": 64,
              "steps": 60, "lr": 1e-3, "bpe": 0, "eval_batches": 8, "max_tokens": 80,
