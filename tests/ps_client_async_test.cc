@@ -22,15 +22,6 @@ int ThreadCount() {
   return n;
 }
 
-ClientOptions Options(const LocalCluster& cluster, int rank) {
-  ClientOptions o;
-  o.servers = cluster.addresses();
-  o.rank = rank;
-  o.connect_timeout = absl::Seconds(30);
-  o.pull_timeout = absl::Seconds(60);
-  return o;
-}
-
 TEST_CASE("async pushes and pulls finish through their tickets") {
   auto cluster =
       LocalCluster::Start(2, {"--num_workers=1", "--optimizer=sgd", "--lr=1"});
@@ -130,13 +121,13 @@ TEST_CASE("the retry policy governs control RPCs too") {
   REQUIRE(got.ok());
   CHECK(got->size() == 1);
 
-  ClientOptions bounded = Options(*cluster, 0);
+  ClientOptions bounded = TestClientOptions(*cluster, 0);
   bounded.retry.initial_backoff = absl::Milliseconds(20);
   bounded.retry.max_backoff = absl::Milliseconds(100);
   bounded.retry.deadline = absl::Seconds(2);
   auto quick = PsClient::Connect(bounded);
   REQUIRE(quick.ok());
-  ClientOptions single = Options(*cluster, 0);
+  ClientOptions single = TestClientOptions(*cluster, 0);
   single.retry.max_attempts = 1;  // no retry, whatever the deadline
   auto once = PsClient::Connect(single);
   REQUIRE(once.ok());

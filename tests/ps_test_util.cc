@@ -15,6 +15,8 @@ void AddTensor(InitRequest& r, const std::string& name,
   t->mutable_init()->set_std(0.5f);
 }
 
+}  // namespace
+
 ClientOptions TestClientOptions(const LocalCluster& cluster, int rank) {
   ClientOptions o;
   o.servers = cluster.addresses();
@@ -23,8 +25,6 @@ ClientOptions TestClientOptions(const LocalCluster& cluster, int rank) {
   o.pull_timeout = absl::Seconds(60);
   return o;
 }
-
-}  // namespace
 
 InitRequest SmallModel(int num_workers, ConsistencyMode mode) {
   InitRequest r;

@@ -23,6 +23,10 @@ InitRequest SmallModel(int num_workers, ConsistencyMode mode);
 float KnownGrad(int w, int t, int64_t i);
 std::vector<float> KnownGrads(int w, int t, int64_t n);
 
+// Client options for rank `rank` of `cluster`: its addresses, a 30 s
+// connect timeout and a 60 s pull timeout.
+ClientOptions TestClientOptions(const LocalCluster& cluster, int rank);
+
 // A client for rank `rank` connected to the cluster and declared, or the
 // first error. Safe on any thread.
 absl::StatusOr<std::unique_ptr<PsClient>> TryMakeClient(
