@@ -73,7 +73,7 @@ absl::Status Trainer::CreateModel() {
       MakeWorkerBackend(options_);
   if (!backend.ok()) return backend.status();
   backend_ = std::move(*backend);
-  host_model_ = options_.backend != "cuda";
+  host_model_ = ModelOnHost(options_);
   absl::StatusOr<std::unique_ptr<Gpt>> model =
       Gpt::Create(options_.config, backend_.get());
   if (!model.ok()) return model.status();

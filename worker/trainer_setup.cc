@@ -8,9 +8,13 @@
 
 namespace pserve {
 
+bool ModelOnHost(const WorkerOptions& options) {
+  return options.backend != "cuda";
+}
+
 absl::StatusOr<std::unique_ptr<Backend>> MakeWorkerBackend(
     const WorkerOptions& options) {
-  if (options.backend != "cuda") return MakeCpuBackend(options.threads);
+  if (ModelOnHost(options)) return MakeCpuBackend(options.threads);
   absl::StatusOr<std::unique_ptr<Backend>> cuda =
       MakeCudaBackend(options.gpu, options.tf32);
   if (!cuda.ok())

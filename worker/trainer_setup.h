@@ -15,6 +15,10 @@
 
 namespace pserve {
 
+// True when --backend keeps the model in host memory (the CPU backend), so
+// pulls and pushes use the model's own buffers.
+bool ModelOnHost(const WorkerOptions& options);
+
 // The backend of --backend: CUDA on --gpu (with --tf32), or the CPU backend
 // with --threads. FAILED_PRECONDITION, naming the flag, when CUDA is asked
 // for and cannot start (no build support, no device). Does not block.
