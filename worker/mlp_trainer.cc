@@ -251,6 +251,13 @@ absl::Status MlpTrainer::Finish() {
 }
 
 absl::StatusOr<MlpTrainResult> MlpTrainer::Run() {
+  absl::StatusOr<MlpTrainResult> result = RunSteps();
+  if (!result.ok() || result->stop_signal == 0)
+    metrics_->AwaitFinalScrape(absl::Seconds(options_.metrics_linger_s));
+  return result;
+}
+
+absl::StatusOr<MlpTrainResult> MlpTrainer::RunSteps() {
   const int64_t first = client_->resume_step();
   if (first > 0)
     spdlog::info("resuming at step {}: the servers already hold it", first);

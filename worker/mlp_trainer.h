@@ -57,10 +57,13 @@ class MlpTrainer {
 
   // Trains options.steps steps (or until stopped), then, unless stopped,
   // pulls the final parameters, evaluates and (rank 0) exports. Errors: the
-  // servers', INTERNAL if the export cannot be written. Blocks.
+  // servers', INTERNAL if the export cannot be written. Blocks, then
+  // (unless stopped) up to --metrics_linger for a final scrape of /metrics.
   absl::StatusOr<MlpTrainResult> Run();
 
  private:
+  // Run() before the final scrape (--metrics_linger).
+  absl::StatusOr<MlpTrainResult> RunSteps();
   MlpTrainer(const WorkerOptions& options, const std::atomic<int>* stop);
   absl::Status OpenData();
   absl::Status CreateModel();

@@ -29,7 +29,10 @@ TrainMetrics::TrainMetrics(std::FILE* file, int rank)
     : file_(file),
       rank_(rank),
       registry_({{"role", "worker"}, {"rank", std::to_string(rank)}}),
-      http_(&registry_) {
+      http_(&registry_, [this] {
+        absl::MutexLock lock(&scrape_mu_);
+        ++scrapes_;
+      }) {
   step_ = registry_.AddGauge("pserve_worker_step", "Last completed step.");
   loss_ = registry_.AddGauge("pserve_worker_loss", "Training loss.");
   val_loss_ = registry_.AddGauge("pserve_worker_val_loss", "Validation loss.");
@@ -102,6 +105,18 @@ void TrainMetrics::WriteVal(int64_t step, double val_loss) {
   val_loss_->Set(val_loss);
   WriteLine(absl::StrCat("{\"kind\":\"val\",\"step\":", step, ",\"val_loss\":",
                          Num(val_loss), ",\"rank\":", rank_, "}"));
+}
+
+bool TrainMetrics::AwaitFinalScrape(absl::Duration max_wait) {
+  if (max_wait <= absl::ZeroDuration() || http_.port() == 0) return false;
+  absl::MutexLock lock(&scrape_mu_);
+  const int64_t before = scrapes_;
+  spdlog::info("keeping /metrics up for a final scrape (at most {})",
+               absl::FormatDuration(max_wait));
+  auto scraped = [this, before]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(scrape_mu_) {
+    return scrapes_ > before;
+  };
+  return scrape_mu_.AwaitWithTimeout(absl::Condition(&scraped), max_wait);
 }
 
 void TrainMetrics::WriteLine(const std::string& line) {

@@ -1,8 +1,8 @@
 // Where a worker reports its progress: the --metrics_file JSON-lines log
 // and Prometheus metrics served on --metrics_port (common/metrics.h).
-// Thread-safety: Record* are called from the training thread only; the
-// Prometheus metrics they update are atomics that the HTTP server's threads
-// read concurrently.
+// Thread-safety: Record*, Write* and AwaitFinalScrape are called from the
+// training thread only; the Prometheus metrics they update are atomics that
+// the HTTP server's threads read concurrently.
 #ifndef PSERVE_WORKER_TRAIN_METRICS_H_
 #define PSERVE_WORKER_TRAIN_METRICS_H_
 
@@ -13,6 +13,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/metrics.h"
 
 namespace pserve {
@@ -41,6 +43,13 @@ class TrainMetrics {
                   int64_t global_loss_step);
   // Every evaluation: one {"kind":"val",...} line and the val-loss gauge.
   void WriteVal(int64_t step, double val_loss);
+  // After the last step (--metrics_linger): blocks until a scrape that
+  // began after this call has collected the metrics, so a batch job's final
+  // values reach Prometheus, or until `max_wait` passes. Returns at once
+  // when `max_wait` <= 0 or nothing is served. Returns whether a scrape came.
+  bool AwaitFinalScrape(absl::Duration max_wait);
+  // The port /metrics is served on, or 0 when not serving.
+  int metrics_port() const { return http_.port(); }
 
  private:
   TrainMetrics(std::FILE* file, int rank);
@@ -48,6 +57,8 @@ class TrainMetrics {
 
   std::FILE* file_;  // null when no --metrics_file
   int rank_;
+  absl::Mutex scrape_mu_;
+  int64_t scrapes_ ABSL_GUARDED_BY(scrape_mu_) = 0;  // /metrics collections
   MetricsRegistry registry_;
   MetricsHttpServer http_;
   Gauge *step_, *loss_, *val_loss_, *tokens_per_s_, *global_loss_;

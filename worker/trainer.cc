@@ -333,6 +333,13 @@ absl::StatusOr<int64_t> Trainer::RecoverFrom(int64_t step,
 }
 
 absl::StatusOr<TrainResult> Trainer::Run() {
+  absl::StatusOr<TrainResult> result = RunSteps();
+  if (!result.ok() || result->stop_signal == 0)
+    metrics_->AwaitFinalScrape(absl::Seconds(options_.metrics_linger_s));
+  return result;
+}
+
+absl::StatusOr<TrainResult> Trainer::RunSteps() {
   StepTiming window;
   const int64_t tokens_per_step = static_cast<int64_t>(options_.batch_size) *
                                   options_.seq_len * options_.grad_accum_steps;

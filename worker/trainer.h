@@ -61,6 +61,8 @@ class Trainer {
   absl::StatusOr<TrainResult> Run();
 
  private:
+  // Run() before the final scrape (--metrics_linger).
+  absl::StatusOr<TrainResult> RunSteps();
   explicit Trainer(const WorkerOptions& options, const std::atomic<int>* stop);
   absl::Status OpenData();
   absl::Status CreateModel();

@@ -99,6 +99,10 @@ ABSL_FLAG(
     "version.");
 ABSL_FLAG(int, metrics_port, -1,
           "Serve Prometheus metrics on this port (/metrics); -1 off, 0 free.");
+ABSL_FLAG(int, metrics_linger, 0,
+          "After training, keep serving /metrics until one scrape has read "
+          "the final values or N seconds pass (0: exit at once). Set it above "
+          "the scrape interval so a batch job's last values are scraped.");
 ABSL_FLAG(int, connect_timeout, 60,
           "Seconds to wait for each server at start (retried with backoff).");
 ABSL_FLAG(int, server_timeout, 300,
@@ -326,9 +330,12 @@ absl::Status ReadFiles(WorkerOptions* o) {
     return Invalid("checkpoint_every", "must be >= 0 (0: no checkpoints)");
   o->metrics_file = absl::GetFlag(FLAGS_metrics_file);
   o->metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  o->metrics_linger_s = absl::GetFlag(FLAGS_metrics_linger);
   o->log_level = absl::GetFlag(FLAGS_log_level);
   if (o->metrics_port < -1 || o->metrics_port > 65535)
     return Invalid("metrics_port", "must be -1 (off), 0 (free) or a port");
+  if (o->metrics_linger_s < 0 || o->metrics_linger_s > 3600)
+    return Invalid("metrics_linger", "must be 0 to 3600 seconds");
   return absl::OkStatus();
 }
 

@@ -53,6 +53,7 @@ struct WorkerOptions {
   int64_t log_every = 10;
   std::string metrics_file;
   int metrics_port = -1;
+  int metrics_linger_s = 0;  // see --metrics_linger
   int connect_timeout_s = 60;
   int server_timeout_s = 300;  // retrying a server lost during training
   DType wire_dtype = FP32;

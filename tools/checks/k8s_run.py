@@ -33,7 +33,7 @@ import kube  # noqa: E402
 TEST_PARAMS = {
     "MODEL": "tiny", "BATCH_SIZE": "2", "SEQ_LEN": "64", "STEPS": "6",
     "TOTAL_STEPS": "6", "WARMUP_STEPS": "1", "EVAL_EVERY": "3", "LOG_EVERY": "1",
-    "THREADS": "1", "BACKEND": "cpu", "CONNECT_TIMEOUT": "60",
+    "THREADS": "1", "BACKEND": "cpu", "CONNECT_TIMEOUT": "60", "METRICS_LINGER": "0",
 }
 BINARIES = {"ps_server": "server/ps_server", "ps_worker": "worker/ps_worker",
             "ps_prepare": "worker/data/ps_prepare"}

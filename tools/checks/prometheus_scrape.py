@@ -30,9 +30,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import k8s_run  # noqa: E402
 from k8s_run import ROOT, kube  # noqa: E402
 
-PARAMS = {"STEPS": "60", "TOTAL_STEPS": "60", "EVAL_EVERY": "20", "LOG_EVERY": "5"}
+# METRICS_LINGER: each worker waits (at most 20 s) for the scrape of its
+# final values, as the manifests have it wait 30 s for a 15 s interval.
+PARAMS = {"STEPS": "60", "TOTAL_STEPS": "60", "EVAL_EVERY": "20", "LOG_EVERY": "5",
+          "METRICS_LINGER": "20"}
+# The last step's index, which every worker's final scrape must show.
+LAST_STEP = int(PARAMS["STEPS"]) - 1
 # query -> what it shows on the dashboard; each must return a value > 0.
 QUERIES = {
+    f"min(max_over_time(pserve_worker_step[5m])) == {LAST_STEP}": "every worker's final step scraped",
     "max(max_over_time(pserve_worker_step[5m]))": "worker step",
     "max(max_over_time(pserve_worker_loss[5m]))": "training loss",
     "sum(max_over_time(pserve_push_bytes_total[5m]))": "pushed bytes",
