@@ -402,6 +402,12 @@ StepWait Consistency::CurrentWait() const {
   return wait_;
 }
 
+bool Consistency::Dropped(int rank) const {
+  if (rank < 0 || rank >= config_.num_workers) return false;
+  absl::MutexLock lock(&member_mu_);
+  return dropped_[rank] != 0;
+}
+
 std::vector<int> Consistency::DroppedRanks() const {
   absl::MutexLock lock(&member_mu_);
   std::vector<int> out;

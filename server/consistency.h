@@ -183,6 +183,9 @@ class Consistency {
   // Whether sync step `step` waits for `rank` (false: dropped, or rejoining
   // at a later step).
   bool Expected(int rank, int64_t step) const;
+  // Whether --elastic dropped `rank` and it has not pushed since (false for
+  // a rank out of range). Never blocks long.
+  bool Dropped(int rank) const;
 
   // Called about once a second with the slowest chunk version and the
   // ranks its chunks miss: logs "step S waiting Ns for rank R (last heard

@@ -175,6 +175,9 @@ TEST_CASE("elastic: the missing rank is dropped, then rejoins at a boundary") {
   absl::SleepFor(absl::Milliseconds(5));
   REQUIRE(rules.Watch(0, missing));
   REQUIRE(rules.DroppedRanks() == std::vector<int>{1});
+  REQUIRE(rules.Dropped(1));
+  REQUIRE_FALSE(rules.Dropped(0));
+  REQUIRE_FALSE(rules.Dropped(2));  // out of range
   const float* mean = rules.Recheck(g);  // completes with rank 0 alone
   REQUIRE(mean != nullptr);
   REQUIRE(mean[0] == 2.0f);
@@ -187,6 +190,7 @@ TEST_CASE("elastic: the missing rank is dropped, then rejoins at a boundary") {
   REQUIRE(rules.NotePush(1, 0));
   rules.Rejoin(1, 2);
   REQUIRE(rules.DroppedRanks().empty());
+  REQUIRE_FALSE(rules.Dropped(1));
   REQUIRE(rules.CheckPush(g, 1, 1, 0).ok());
   REQUIRE_FALSE(rules.Admit(g, 1, 1, 1, g1, 4).value().fresh);
   REQUIRE(rules.Admit(g, 1, 0, 1, g0, 4).value().apply != nullptr);

@@ -78,6 +78,7 @@ absl::StatusOr<InitResponse> ShardStore::Init(const InitRequest& request) {
       resume = std::max(resume, rules_.ResumeStep(c->gate, rank));
   }
   response.set_resume_step(resume == INT64_MAX ? 0 : resume);
+  if (worker) response.set_caller_dropped(rules_.Dropped(rank));
   return response;
 }
 

@@ -29,6 +29,23 @@ std::string DescribeServers(const std::vector<InitResponse>& replies) {
   return absl::StrJoin(parts, "; ");
 }
 
+// A rank that --elastic dropped on some server rejoins while the others
+// train on, so the versions move under it: it resumes at the step a server
+// that still counts it waits for (its resume_step) or, where every server
+// dropped it, at the smallest version `lo`; the dropping servers ignore its
+// pushes until the step they count it from. False if no server dropped it.
+bool RejoinStep(const std::vector<InitResponse>& replies, int64_t lo,
+                int64_t* step) {
+  bool dropped = false;
+  int64_t counted = INT64_MAX;
+  for (const InitResponse& r : replies) {
+    dropped |= r.caller_dropped();
+    if (!r.caller_dropped()) counted = std::min(counted, r.resume_step());
+  }
+  if (dropped) *step = counted == INT64_MAX ? lo : counted;
+  return dropped;
+}
+
 }  // namespace
 
 absl::StatusOr<SyncPlan> PlanSyncRecovery(
@@ -41,6 +58,10 @@ absl::StatusOr<SyncPlan> PlanSyncRecovery(
     auto [l, h] = Versions(r);
     lo = std::min(lo, l), hi = std::max(hi, h);
     next = std::min(next, r.resume_step());
+  }
+  if (RejoinStep(replies, lo, &plan.resume_step)) {
+    plan.rejoin = true;
+    return plan;
   }
   if (hi <= next) {  // every chunk still holds the parameters of step next
     plan.resume_step = next;
@@ -109,6 +130,9 @@ absl::StatusOr<int64_t> WorkerRecovery::BringToCommonStep() {
           "longer bit-identical to one without the failure; use ps_server "
           "--checkpoint_every for exact recovery",
           plan->resume_step, DescribeServers(replies));
+    if (plan->rejoin)
+      spdlog::warn("rank {}: dropped by --elastic, rejoining at step {} ({})",
+                   rank_, plan->resume_step, DescribeServers(replies));
     if (plan->rollback_step < 0) return plan->resume_step;
     if (absl::Now() >= deadline)
       return absl::DeadlineExceededError(absl::StrCat(

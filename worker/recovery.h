@@ -23,16 +23,20 @@
 namespace pserve {
 
 // What sync recovery does, decided from every server's Init reply to this
-// rank: resume at the first step this rank has not pushed everywhere if
-// no chunk is past it (the chunks still hold that step's parameters);
-// otherwise roll every server back to the newest checkpoint step that all
-// of them hold at or below the smallest chunk version.
+// rank: a rank that some server dropped (caller_dropped) rejoins at once
+// (see SyncPlan::rejoin); otherwise resume at the first step this rank has not
+// pushed everywhere if no chunk is past it (the chunks still hold that step's
+// parameters); otherwise roll every server back to the newest checkpoint step
+// that all of them hold at or below the smallest chunk version.
 struct SyncPlan {
   int64_t resume_step = 0;     // where this rank continues
   int64_t rollback_step = -1;  // -1: no rollback needed
   // False when a rollback was needed but no server holds a checkpoint and
   // every chunk is within one step: resume at the slowest chunk, inexactly.
   bool exact = true;
+  // True when some server had dropped this rank (--elastic): it rejoins at
+  // resume_step while the other ranks train on, and no rollback is needed.
+  bool rejoin = false;
 };
 
 // FAILED_PRECONDITION naming the servers' versions and checkpoint steps
